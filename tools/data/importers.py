@@ -245,9 +245,10 @@ def _record(obj: Any, fmt: str) -> dict:
         raise _Bad(f"{where}: no user message")
     if roles[-1] != "assistant":
         raise _Bad(f"{where}: must end with an assistant message, ends with {roles[-1]!r}")
-    agent_role = obj.get("agent_role", obj.get("role"))
+    key = "agent_role" if "agent_role" in obj else "role"
+    agent_role = obj.get(key)
     if agent_role is not None and (not isinstance(agent_role, str) or agent_role not in AGENT_ROLES):
-        raise _Bad(f"agent_role: {agent_role!r} is not one of {sorted(AGENT_ROLES)}")
+        raise _Bad(f"{key}: {agent_role!r} is not one of {sorted(AGENT_ROLES)}")
     steps = roles.count("assistant")
     calling = sum(1 for m in messages if m.get("tool_calls"))
     canonical = json.dumps(messages, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

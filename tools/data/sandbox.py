@@ -194,7 +194,7 @@ class Sandbox:
         out = r.stderr.strip().splitlines()
         keep = [l for l in out if l.startswith(("Ran ", "OK", "FAILED")) or (verbose and " ... " in l)
                 or l.startswith("FAIL:")]
-        return "\n".join(keep)
+        return re.sub(r" in \d+\.\d+s", "", "\n".join(keep))  # drop timings: same seed -> same bytes
 
     def _run_python(self, code, timeout=5):
         r = subprocess.run([sys.executable, "-c", code], cwd=self.root, capture_output=True, text=True,
@@ -218,3 +218,8 @@ class Sandbox:
 
     def _count_lines(self, path):
         return str(len(self._path(path).read_text().splitlines()))
+
+    def reset(self) -> None:
+        """Undo what a trajectory wrote, so the next one sees the pristine project."""
+        subprocess.run(["git", "checkout", "-q", "--", "."], cwd=self.root, check=True)
+        subprocess.run(["git", "clean", "-qfd"], cwd=self.root, check=True)

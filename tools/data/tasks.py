@@ -42,7 +42,7 @@ class Trajectory:
     def tools(self, rng: random.Random) -> list[dict]:
         names = list(dict.fromkeys(self.used))
         others = [n for n in CATALOG if n not in names]
-        names += rng.sample(others, rng.randint(1, 3))
+        names += rng.sample(others, rng.randint(0, 2))  # distractors: pick the right tool, keep prompts short
         rng.shuffle(names)
         return [schema(n) for n in names]
 

