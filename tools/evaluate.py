@@ -1,0 +1,349 @@
+"""Tool: evaluate a model (and optional adapter) on a dataset's test split or a BFCL suite.
+
+    tunepilot eval --data data/agentic --adapter out/a1/adapter --compare-base --limit 30
+    tunepilot eval --suite bfcl:simple_python --adapter out/a1/adapter --limit 50 --compare-base
+
+Greedy, batched generation of every assistant turn (multi-step items are teacher-forced on the
+reference history), scored turn by turn: a tool-call turn must parse, name the right tool and
+give arguments that validate against the schema and equal the expected ones; a text turn must
+call nothing and contain the expected keywords. An item succeeds when all its turns do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tunepilot import TunepilotError
+from tunepilot.chat import assistant_turns, native_tool_support, parse_tool_calls, render_messages
+
+
+class EvalSpec(BaseModel):
+    """One evaluation. Fields map to `tunepilot eval` flags."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: Path | None = None  # --data: dataset folder (scores test.jsonl, val loss on val.jsonl)
+    suite: str | None = None  # --suite: e.g. bfcl:simple_python
+    model: str = "smollm2-135m-instruct"  # --model
+    adapter: Path | None = None  # --adapter: LoRA adapter folder to evaluate on top of --model
+    limit: int | None = Field(None, ge=1)  # --limit: first N items
+    compare_base: bool = False  # --compare-base: also score the base model, paired test
+    split: str = "test"
+    batch_size: int = Field(8, ge=1)  # --batch-size: generation batch
+    max_new_tokens: int = Field(192, ge=8)
+    trust_remote_code: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.data is None) == (self.suite is None):
+            raise ValueError("give exactly one of --data or --suite")
+        if self.compare_base and self.adapter is None:
+            raise ValueError("--compare-base needs --adapter (the tuned model)")
+        return self
+
+
+class EvalReport(BaseModel):
+    model: str
+    adapter: str | None
+    source: str
+    n: int
+    success_rate: float  # items whose every turn is right
+    tool_call_accuracy: float | None  # over turns that expect a call
+    multi_step_match: float | None  # success over multi-step items
+    direct_answer_accuracy: float | None  # over no-tool and ask items
+    tag_wellformed_rate: float | None  # outputs with <tool_call> tags that parse
+    per_role: dict[str, float]
+    failures: dict[str, int]  # no_call, wrong_tool, wrong_arg_value, extra_arg, missing_arg, ...
+    latency_s: dict[str, float]  # avg, p50, p95 per item (wall time of the item's generations)
+    tokens_per_s: float
+    peak_rss_mb: float
+    peak_vram_mb: float | None = None
+    val_loss: float | None = None
+    perplexity: float | None = None
+    items: list[dict] = []
+
+
+@dataclass
+class Generation:
+    text: str
+    latency_s: float
+    new_tokens: int
+
+
+class Generator:
+    """Greedy batched generation with the `<tool_call>` convention. Adapter optional."""
+
+    def __init__(self, model: str, adapter: Path | None = None, trust_remote_code: bool = False):
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from tunepilot.models import load_tokenizer, resolve_model
+
+        path = resolve_model(model)
+        self.tok = load_tokenizer(path, trust_remote_code)
+        self.tok.padding_side = "left"
+        self.native = native_tool_support(self.tok.chat_template)
+        cuda = torch.cuda.is_available()
+        self.model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch.bfloat16, trust_remote_code=trust_remote_code,  # bf16: faster than fp32 on CPU too
+            device_map="auto" if cuda else None)
+        self.base = self.model
+        if adapter:
+            self.attach(adapter)
+        self.model.eval()
+        end = self.tok.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in self.tok.get_vocab() else None
+        self.stop = [i for i in {self.tok.eos_token_id, end} if i is not None]
+
+    def attach(self, adapter: Path) -> None:
+        from peft import PeftModel
+
+        if not (Path(adapter) / "adapter_config.json").exists():
+            raise TunepilotError(f"--adapter {adapter}: no adapter_config.json (train one with `tunepilot train`)")
+        self.model = PeftModel.from_pretrained(self.base, str(adapter))
+        self.model.eval()
+
+    def detach(self) -> None:
+        self.model = self.base
+
+    def prompt(self, record: dict) -> str:
+        msgs = render_messages(record, native=self.native)
+        tools = [t["function"] for t in record.get("tools", [])] if self.native else None
+        return self.tok.apply_chat_template(msgs, tools=tools, tokenize=False, add_generation_prompt=True)
+
+    def generate(self, records: list[dict], max_new_tokens: int = 192, batch_size: int = 8) -> list[Generation]:
+        import torch
+
+        prompts = [self.prompt(r) for r in records]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        out: list[Generation | None] = [None] * len(prompts)
+        for s in range(0, len(order), batch_size):
+            idx = order[s:s + batch_size]
+            enc = self.tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = enc.to(self.model.device)
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                gen = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                          eos_token_id=self.stop, pad_token_id=self.tok.pad_token_id)
+            dt = time.perf_counter() - t0
+            new = gen[:, enc["input_ids"].shape[1]:]
+            for row, i in zip(new, idx):
+                n = int(sum(1 for t in row.tolist() if t not in self.stop and t != self.tok.pad_token_id))
+                out[i] = Generation(self.tok.decode(row, skip_special_tokens=True).strip(), dt, n)
+        return out  # type: ignore[return-value]
+
+
+# --- scoring ---------------------------------------------------------------------------------
+def same_value(a, b) -> bool:
+    """JSON equality with int/float unified but booleans kept apart from numbers."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    return a == b
+
+
+def score_turn(expected: dict, text: str, tools: list[dict], keywords: list[str], final: bool) -> str:
+    """'' when the predicted turn is right, else the failure kind."""
+    calls, errors = parse_tool_calls(text)
+    want = expected.get("tool_calls") or []
+    if not want:
+        if calls or errors:
+            return "unexpected_call"
+        if final and not all(k.lower() in text.lower() for k in keywords[:3]):
+            return "wrong_answer"
+        return ""
+    if not calls:
+        return "bad_format" if errors or "<tool_call" in text else "no_call"
+    if len(calls) != len(want):
+        return "wrong_count"
+    schemas = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    for got, exp in zip(calls, want):
+        name = exp["function"]["name"]
+        args = json.loads(exp["function"]["arguments"])
+        if got["name"] != name:
+            return "wrong_tool"
+        extra = set(got["arguments"]) - set(args)
+        missing = set(args) - set(got["arguments"])
+        if extra:
+            return "extra_arg"
+        if missing:
+            return "missing_arg"
+        if not jsonschema.Draft202012Validator(schemas[name]).is_valid(got["arguments"]):
+            return "schema_invalid"
+        if not all(same_value(got["arguments"][k], v) for k, v in args.items()):
+            return "wrong_arg_value"
+    return ""
+
+
+BFCL_KINDS = {"wrong_func_name": "wrong_tool", "unexpected_param": "extra_arg", "missing_required": "missing_arg",
+              "value_error": "wrong_arg_value", "type_error": "wrong_arg_value", "wrong_count": "wrong_count",
+              "no_call": "no_call", "irrelevance_error": "unexpected_call", "relevance_error": "no_call"}
+
+
+def _bfcl_kind(err: str) -> str:
+    for k, v in BFCL_KINDS.items():
+        if k in err:
+            return v
+    return "wrong_arg_value" if err else ""
+
+
+def score_items(gen: Generator, items: list[dict], spec: EvalSpec) -> list[dict]:
+    """Generate every assistant turn of every item (one batch pass per turn depth) and score."""
+    bfcl = spec.suite is not None
+    prefixes = []  # (item index, turn index)
+    for i, item in enumerate(items):
+        turns = [len(item["messages"])] if bfcl else assistant_turns(item)
+        prefixes += [(i, t) for t in turns]
+    prompts = [{"tools": items[i].get("tools", []), "messages": items[i]["messages"][:t]} for i, t in prefixes]
+    gens = gen.generate(prompts, spec.max_new_tokens, spec.batch_size)
+    results = [{"id": it.get("id"), "role": it.get("meta", {}).get("agent_role", "unknown"),
+                "kind": it.get("meta", {}).get("kind"), "turns": [], "latency_s": 0.0, "new_tokens": 0} for it in items]
+    for (i, t), g in zip(prefixes, gens):
+        item, res = items[i], results[i]
+        if bfcl:
+            from tools.bfcl import score_bfcl
+
+            ok, err = score_bfcl(item, parse_tool_calls(g.text)[0])
+            kind = "" if ok else _bfcl_kind(err)
+            res["bfcl_error"] = err
+        else:
+            final = t == assistant_turns(item)[-1]
+            kind = score_turn(item["messages"][t], g.text, item.get("tools", []),
+                              item.get("meta", {}).get("answer_keywords", []), final)
+        res["turns"].append({"turn": t, "output": g.text, "failure": kind,
+                             "expects_call": bfcl and item["meta"]["kind"] != "no_tool"
+                             or bool(not bfcl and item["messages"][t].get("tool_calls"))})
+        res["latency_s"] += g.latency_s
+        res["new_tokens"] += g.new_tokens
+    for r in results:
+        r["success"] = all(not t["failure"] for t in r["turns"])
+    return results
+
+
+def summarise(results: list[dict], spec: EvalSpec, adapter, source: str, val_loss=None) -> EvalReport:
+    import torch
+
+    def rate(rows):
+        return round(sum(rows) / len(rows), 4) if rows else None
+
+    turns = [t for r in results for t in r["turns"]]
+    lat = sorted(r["latency_s"] for r in results)
+    failures: dict[str, int] = {}
+    for t in turns:
+        if t["failure"]:
+            failures[t["failure"]] = failures.get(t["failure"], 0) + 1
+    tagged = [t for t in turns if "<tool_call" in t["output"] or "</tool_call>" in t["output"]]
+    roles = sorted({r["role"] for r in results})
+    return EvalReport(
+        model=spec.model, adapter=str(adapter) if adapter else None, source=source, n=len(results),
+        success_rate=rate([r["success"] for r in results]) or 0.0,
+        tool_call_accuracy=rate([not t["failure"] for t in turns if t["expects_call"]]),
+        multi_step_match=rate([r["success"] for r in results if r["kind"] == "multi"]),
+        direct_answer_accuracy=rate([r["success"] for r in results if r["kind"] in ("no_tool", "ask")]),
+        tag_wellformed_rate=rate([not parse_tool_calls(t["output"])[1] for t in tagged]),
+        per_role={role: rate([r["success"] for r in results if r["role"] == role]) for role in roles},
+        failures=dict(sorted(failures.items())),
+        latency_s={"avg": round(sum(lat) / len(lat), 3), "p50": round(median(lat), 3),
+                   "p95": round(lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)], 3)} if lat else {},
+        tokens_per_s=round(sum(r["new_tokens"] for r in results) / max(1e-9, sum(lat)), 2),
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_vram_mb=torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
+        val_loss=val_loss, perplexity=round(math.exp(val_loss), 4) if val_loss is not None else None, items=results)
+
+
+def val_loss(gen: Generator, records: list[dict], max_length: int = 1024) -> float:
+    """Mean loss over assistant tokens of the val split (the training template's mask)."""
+    import torch
+
+    from tools.train import conversations, training_template
+
+    tmpl = training_template(gen.tok) or gen.tok.chat_template
+    total, count = 0.0, 0
+    for row in conversations(records, gen.tok):
+        enc = gen.tok.apply_chat_template(row["messages"], tools=row.get("tools"), chat_template=tmpl, tokenize=True,
+                                          return_dict=True, return_assistant_tokens_mask=True)
+        ids = torch.tensor([enc["input_ids"][:max_length]], device=gen.model.device)
+        labels = ids.clone()
+        labels[0, torch.tensor(enc["assistant_masks"][:max_length]) == 0] = -100
+        n = int((labels[0, 1:] != -100).sum())
+        if n == 0:
+            continue
+        with torch.inference_mode():
+            loss = gen.model(input_ids=ids, labels=labels).loss
+        total += float(loss) * n
+        count += n
+    return round(total / count, 5) if count else float("nan")
+
+
+def mcnemar(base: list[bool], tuned: list[bool], seed: int = 0) -> dict:
+    """Exact McNemar test on paired outcomes, plus a bootstrap 95 % CI of the success difference."""
+    b = sum(x and not y for x, y in zip(base, tuned))  # base right, tuned wrong
+    c = sum(y and not x for x, y in zip(base, tuned))  # tuned right, base wrong
+    n = b + c
+    p = min(1.0, 2 * sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n) if n else 1.0
+    rng = random.Random(seed)
+    diffs = []
+    for _ in range(2000):
+        idx = [rng.randrange(len(base)) for _ in base]
+        diffs.append(sum(tuned[i] - base[i] for i in idx) / len(base))
+    diffs.sort()
+    return {"base_only": b, "tuned_only": c, "mcnemar_p": round(p, 6),
+            "diff": round((sum(tuned) - sum(base)) / len(base), 4),
+            "diff_ci95": [round(diffs[49], 4), round(diffs[1949], 4)]}
+
+
+def load_items(spec: EvalSpec) -> tuple[list[dict], str]:
+    if spec.suite:
+        if not spec.suite.startswith("bfcl:"):
+            raise TunepilotError(f"--suite {spec.suite}: unknown suite; use bfcl:<category>, e.g. bfcl:simple_python")
+        from tools.bfcl import load_suite
+
+        return load_suite(spec.suite.split(":", 1)[1], spec.limit), spec.suite
+    from tools.data.io import load_split
+
+    items = load_split(spec.data, spec.split)
+    return items[: spec.limit] if spec.limit else items, f"{spec.data}:{spec.split}"
+
+
+def evaluate(spec: EvalSpec) -> dict:
+    """Score a model (optionally with a LoRA adapter) on tool-call success, multi-step match, direct
+    answers, tag well-formedness, latency and memory; with compare_base, also the base model and a
+    paired significance test. Returns the report as a dict (JSON-ready)."""
+    items, source = load_items(spec)
+    if not items:
+        raise TunepilotError(f"{source}: no items to evaluate")
+    val = None
+    if spec.data is not None and (Path(spec.data) / "val.jsonl").exists():
+        from tools.data.io import load_split
+
+        val = load_split(spec.data, "val")
+    gen = Generator(spec.model, None, spec.trust_remote_code)
+    reports = {}
+    phases = [("base", None), ("tuned", spec.adapter)] if spec.compare_base else [("tuned" if spec.adapter else "base", spec.adapter)]
+    for name, adapter in phases:
+        if adapter:
+            gen.attach(adapter)
+        results = score_items(gen, items, spec)
+        reports[name] = summarise(results, spec, adapter, source, val_loss(gen, val) if val else None)
+    if not spec.compare_base:
+        return reports[phases[0][0]].model_dump(mode="json")
+    base, tuned = reports["base"], reports["tuned"]
+    out = tuned.model_dump(mode="json", exclude={"items"})
+    out["base"] = base.model_dump(mode="json")
+    out["tuned"] = tuned.model_dump(mode="json")
+    out["comparison"] = mcnemar([r["success"] for r in base.items], [r["success"] for r in tuned.items])
+    return out
