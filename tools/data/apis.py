@@ -51,6 +51,7 @@ class P:
     render: Callable | None = None  # nested object -> text
     flip: tuple | None = None  # boolean: (inverse name, inverse description)
     spell: bool = True  # small ints may be written as words
+    bracket: bool = False  # arrays: always write as [a, b, c] (two lists in one request)
 
     @property
     def optional(self) -> bool:
@@ -59,7 +60,7 @@ class P:
 
 def _num(rng: random.Random, lo: float, hi: float, nd: int) -> int | float:
     v = round(rng.uniform(lo, hi), nd)
-    if nd == 0 or rng.random() < 0.25:
+    if (nd == 0 or rng.random() < 0.25) and lo <= round(v) <= hi:  # whole numbers now and then
         v = round(v)
     return int(v) if float(v).is_integer() else v
 
@@ -73,7 +74,7 @@ def Int(key, desc, lo, hi, **kw):
 
 
 def Pick(key, desc, pool, **kw):
-    kind = "integer" if isinstance(pool[0], int) else "string"
+    kind = {int: "integer", float: "number"}.get(type(pool[0]), "string")
     return P(key, kind, desc, lambda r: r.choice(pool), **kw)
 
 
@@ -251,8 +252,8 @@ def _molar_mass(formula: str) -> float:
     return round(sum(ATOMIC_MASS[el] * int(n or 1) for el, n in re.findall(r"([A-Z][a-z]?)(\d*)", formula)), 3)
 
 
-def _roman(n: int) -> str:
-    out = ""
+def _roman(number: int) -> str:
+    out, n = "", number
     for v, s in [(1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"), (50, "L"),
                  (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")]:
         while n >= v:
@@ -267,6 +268,15 @@ def _prime_factors(n: int) -> list:
             out, n = out + [d], n // d
         d += 1
     return out + ([n] if n > 1 else [])
+
+
+def _fib(count: int, start_at_zero: bool) -> list:
+    a, b = (0, 1) if start_at_zero else (1, 1)
+    out = []
+    for _ in range(count):
+        out.append(a)
+        a, b = b, a + b
+    return out
 
 
 def _percentile(values, percentile):
@@ -284,8 +294,8 @@ def _pearson(x, y):
     return round(sxy / (sx * sy), 4) if sx and sy else 0.0
 
 
-def _haversine(a, b, unit):
-    (la1, lo1), (la2, lo2) = CITY_COORDS[a], CITY_COORDS[b]
+def _haversine(city_a, city_b, unit):
+    (la1, lo1), (la2, lo2) = CITY_COORDS[city_a], CITY_COORDS[city_b]
     p1, p2, dp, dl = map(math.radians, (la1, la2, la2 - la1, lo2 - lo1))
     h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     km = 2 * 6371.0 * math.asin(math.sqrt(h))
@@ -361,6 +371,12 @@ def _fix_same_len(src, dst, gen_item):
     def fix(v, rng):
         v[dst] = [gen_item(rng) for _ in v[src]]
     return fix
+
+
+def _fix_data_units(v, rng):
+    units = list(DATA_EXP)
+    i = units.index(v["from_unit"])
+    v["to_unit"] = units[rng.choice([j for j in (i + 1, i - 1, i - 2) if 0 <= j < len(units)])]
 
 
 def _fix_two_dates(a, b):
@@ -504,12 +520,12 @@ FAMILIES: list[F] = [
       [Int("sides", "Number of sides (at least 3).", 3, 12, names=("sides", "n_sides", "num_sides"), unit=("{}",)),
        Bool("total", "Return the sum of all interior angles instead of one angle.",
             ("the sum of all the angles", "the total of all interior angles"), ("just one angle", "each single angle"),
-            names=("total", "sum_all"), opt=(" ({v}, please)", " - I want {v}"), default=False)],
+            names=("total", "sum_all"), opt=(" (I want {v})", " - give me {v}"), default=False)],
       lambda sides, total: (sides - 2) * 180 if total else round((sides - 2) * 180 / sides, 2),
       "work out the interior angle of a regular polygon",
       ("What's the interior angle of a regular polygon with {sides} sides{opt}?",
        "A regular shape has {sides} sides. How many degrees is its interior angle{opt}?",
-       "Interior angle of a regular {sides}-sided polygon{opt}?"),
+       "Regular polygon, {sides} sides: how big is the interior angle{opt}?"),
       ("That comes to {r} degrees.", "The answer is {r}°.")),
     F("point_distance", "geometry", "calculate compute get find",
       ("Euclidean distance between two points in the plane.", "Straight-line distance between 2D points."),
@@ -542,26 +558,26 @@ FAMILIES: list[F] = [
       ("Real roots of a*x^2 + b*x + c = 0.", "Solves a quadratic equation and lists its real solutions."),
       [Int("a", "Coefficient of x^2 (non-zero).", -3, 3, spell=False), Int("b", "Coefficient of x.", -20, 20, spell=False),
        Int("c", "Constant term.", -50, 50, spell=False)],
-      lambda a, b, c: sorted({round((-b + s * math.sqrt(b * b - 4 * a * c)) / (2 * a), 4) for s in (1, -1)}),
+      lambda a, b, c: sorted({round((-b + s * math.sqrt(b * b - 4 * a * c)) / (2 * a), 4) + 0.0 for s in (1, -1)}),
       "solve a quadratic equation", ("Solve the quadratic with a = {a}, b = {b}, c = {c}.",
                                      "Find the real roots of {a}x^2 + ({b})x + ({c}) = 0.",
                                      "Which x satisfy a quadratic whose coefficients are a={a}, b={b}, c={c}?"),
       ("The roots are {r}.", "x = {r}."), fix=_fix_quadratic),
-    F("linear_solution", "algebra", "solve find",
+    F("linear_solution", "algebra", "solve",
       ("Solves a*x + b = c for x.", "Finds x in a one-variable linear equation a*x + b = c."),
       [Int("a", "Coefficient of x (non-zero).", 1, 12, spell=False), Int("b", "Constant added on the left.", -30, 30, spell=False),
        Int("c", "Right-hand side.", -50, 50, spell=False)],
       lambda a, b, c: round((c - b) / a, 4), "solve a linear equation",
       ("Solve {a}*x + ({b}) = {c} for x.", "If {a} times x plus {b} equals {c}, what is x?"),
-      ("x = {r}.", "The solution is x = {r}.")),
+      ("x = {r}.", "The solution is x = {r}."), noun="linear_equation"),
     F("nth_root", "algebra", "calculate compute get",
       ("The n-th root of a positive number.", "Computes value ** (1/degree)."),
       [Num("value", "Positive number to take the root of.", 2, 5000, names=("value", "x", "radicand")),
        Int("degree", "Which root (2 = square root).", 2, 5, names=("degree", "n", "root")),
        Int("decimals", "Decimal places.", 0, 5, **DEC)],
       lambda value, degree, decimals: round(value ** (1 / degree), decimals), "take the root of a number",
-      ("What is the {degree}th root of {value}{opt}?", "Take root number {degree} of {value}{opt}.",
-       "I need the degree-{degree} root of {value}{opt}."),
+      ("What is the root of degree {degree} of {value}{opt}?", "Take the degree-{degree} root of {value}{opt}.",
+       "I need the root with index {degree} of {value}{opt}."),
       ("The root is {r}.", "Result: {r}.")),
     F("gcd", "numtheory", "compute find get", ("Greatest common divisor of a list of integers.", "Largest integer dividing every number given."),
       [Arr("numbers", "Integers to analyse.", "integer", _ints(1, 20), 2, 4, names=("numbers", "values", "integers"))],
@@ -578,7 +594,7 @@ FAMILIES: list[F] = [
       lambda n: math.factorial(n), "compute a factorial",
       ("What's {n} factorial?", "Compute the factorial of {n}.", "How much is {n}! ?"),
       ("{n}! = {r}.", "The factorial is {r}."), noun="factorial_of"),
-    F("prime_check", "numtheory", "check test is",
+    F("prime_check", "numtheory", "check test",
       ("Tells whether an integer is prime.", "Primality test for a positive integer."),
       [Int("n", "Integer to test.", 2, 600, names=("n", "number", "candidate"))],
       lambda n: n > 1 and all(n % d for d in range(2, math.isqrt(n) + 1)), "check whether a number is prime",
@@ -591,10 +607,10 @@ FAMILIES: list[F] = [
       ("{n} = product of {r}.", "The prime factors are {r}."), noun="prime_factorization"),
     F("fibonacci", "numtheory", "get generate compute",
       ("First terms of the Fibonacci sequence.", "Generates Fibonacci numbers."),
-      [Int("count", "How many terms to return.", 1, 18, names=("count", "terms", "length")),
+      [Int("count", "How many terms to return.", 2, 18, names=("count", "terms", "length")),
        Bool("start_at_zero", "Start the sequence at 0 (otherwise at 1).", ("starting from 0", "beginning with zero"),
             ("starting from 1", "beginning with one"), names=("start_at_zero", "include_zero"), opt=(", {v}",), default=True)],
-      lambda count, start_at_zero: [(a := 0, b := 1) and 0 for _ in ()] or _fib(count, start_at_zero),
+      lambda count, start_at_zero: _fib(count, start_at_zero),
       "list Fibonacci numbers",
       ("List the first {count} Fibonacci numbers{opt}.", "Give me {count} terms of the Fibonacci sequence{opt}."),
       ("Here they are: {r}.", "The sequence: {r}."), noun="fibonacci_terms"),
@@ -609,15 +625,15 @@ FAMILIES: list[F] = [
       [Int("n", "Non-negative integer.", 10, 9999999, names=("n", "number"))],
       lambda n: sum(int(ch) for ch in str(n)), "add up the digits of a number",
       ("What do the digits of {n} add up to?", "Sum the digits of {n}."), ("The digit sum is {r}.",)),
-    F("base_conversion", "numtheory", "convert get", ("Writes an integer in another base.", "Converts a decimal integer to binary, octal or hex."),
+    F("base_conversion", "numtheory", "convert", ("Writes an integer in another base.", "Converts a decimal integer to binary, octal or hex."),
       [Int("number", "Non-negative decimal integer.", 1, 70000, names=("number", "value", "decimal")),
        Enum("target_base", "Base to write the number in.", (2, 8, 16), {2: ("binary", "base 2"), 8: ("octal", "base 8"), 16: ("hexadecimal", "hex", "base 16")},
             names=("target_base", "base", "radix"), label="target base")],
       lambda number, target_base: {2: format(number, "b"), 8: format(number, "o"), 16: format(number, "x")}[target_base],
       "convert a number to another base", ("Write {number} in {target_base}.", "What is {number} in {target_base}?",
                                            "Convert the decimal number {number} to {target_base}."),
-      ("{number} in that base is {r}.", "It's {r}.")),
-    F("roman_numeral", "numtheory", "convert get", ("Roman numeral for an integer from 1 to 3999.", "Writes a number with Roman numerals."),
+      ("{number} in that base is {r}.", "It's {r}."), noun="number_base"),
+    F("roman_numeral", "numtheory", "convert", ("Roman numeral for an integer from 1 to 3999.", "Writes a number with Roman numerals."),
       [Int("number", "Integer between 1 and 3999.", 1, 3999, names=("number", "value", "n"))],
       _roman, "write a number in Roman numerals",
       ("How do you write {number} in Roman numerals?", "Convert {number} to a Roman numeral."),
@@ -646,7 +662,7 @@ FAMILIES: list[F] = [
     F("percentile", "stats", "calculate compute get", ("Percentile of a data set with linear interpolation.", "Value below which a given percent of the data falls."),
       [Arr("values", "Data values.", "integer", _ints(1, 200), 5, 9, names=("values", "data", "scores")),
        Int("percentile", "Percentile between 1 and 99.", 1, 99, names=("percentile", "q", "pct"), spell=False)],
-      _percentile, "find a percentile", ("What is the {percentile}th percentile of {values}?", "Find percentile {percentile} for the scores {values}."),
+      _percentile, "find a percentile", ("What is percentile {percentile} of {values}?", "Find percentile {percentile} for the scores {values}."),
       ("That percentile is {r}.",), noun="percentile_value"),
     F("z_score", "stats", "calculate compute get", ("Standard score of a value.", "How many standard deviations a value is from the mean."),
       [Num("value", "Observed value.", 0, 200, names=("value", "x", "observation")), Num("mean", "Population mean.", 20, 150, names=("mean", "mu", "average")),
@@ -656,7 +672,7 @@ FAMILIES: list[F] = [
        "Mean {mean}, sd {std_dev}: how many standard deviations from the mean is {value}?"),
       ("The z-score is {r}.",), noun="standard_score"),
     F("binomial_probability", "stats", "calculate compute get", ("Probability of exactly k successes in n Bernoulli trials.", "Binomial point probability P(X = k)."),
-      [Int("trials", "Number of trials.", 2, 20, names=("trials", "n", "attempts")), Int("successes", "Number of successes.", 0, 20, names=("successes", "k", "hits")),
+      [Int("trials", "Number of trials.", 2, 12, names=("trials", "n", "attempts"), spell=False), Int("successes", "Number of successes.", 0, 12, names=("successes", "k", "hits"), spell=False),
        Num("probability", "Success probability per trial.", 0.05, 0.95, 2, names=("probability", "p", "success_rate"))],
       lambda trials, successes, probability: round(math.comb(trials, successes) * probability ** successes * (1 - probability) ** (trials - successes), 6),
       "compute a binomial probability",
@@ -670,7 +686,8 @@ FAMILIES: list[F] = [
       "find the most common value", ("Which number appears most often in {values}?", "What's the mode of {values}?"),
       ("The mode is {r}.",), noun="most_frequent_value"),
     F("correlation", "stats", "calculate compute get", ("Pearson correlation between two equal-length series.", "Linear correlation coefficient of x and y."),
-      [Arr("x", "First series.", "number", _nums(0, 50), 4, 6, names=("x", "series_a", "xs")), Arr("y", "Second series (same length).", "number", _nums(0, 50), 4, 6, names=("y", "series_b", "ys"))],
+      [Arr("x", "First series.", "number", _nums(0, 50), 4, 6, names=("x", "series_a", "xs"), bracket=True),
+       Arr("y", "Second series (same length).", "number", _nums(0, 50), 4, 6, names=("y", "series_b", "ys"), bracket=True)],
       _pearson, "compute the correlation between two series",
       ("What's the Pearson correlation between {x} and {y}?", "How correlated are the series {x} and {y}?"),
       ("The correlation coefficient is {r}.",), fix=_fix_same_len("x", "y", _nums(0, 50)), noun="pearson_correlation"),
@@ -684,7 +701,7 @@ FAMILIES: list[F] = [
     F("simple_interest", "finance", "calculate compute get", ("Simple interest earned on a principal.", "Interest without compounding: P * r * t."),
       [Num("principal", "Starting amount.", 100, 50000, 0, names=("principal", "amount", "initial_amount"), unit=U_MONEY),
        Num("rate", "Annual interest rate in percent.", 0.5, 12, 2, names=("rate", "annual_rate", "interest_rate"), unit=U_PCT, label="interest rate"),
-       Int("years", "Duration in years.", 1, 30, names=("years", "term_years", "duration"))],
+       Int("years", "Duration in years.", 2, 30, names=("years", "term_years", "duration"))],
       lambda principal, rate, years: round(principal * rate / 100 * years, 2), "work out simple interest",
       ("How much simple interest does {principal} earn at {rate} a year over {years} years?",
        "Simple interest on {principal} for {years} years at an annual rate of {rate}?"),
@@ -692,7 +709,7 @@ FAMILIES: list[F] = [
     F("compound_interest", "finance", "calculate compute get", ("Final balance with compound interest.", "Future value of a deposit with periodic compounding."),
       [Num("principal", "Initial deposit.", 100, 50000, 0, names=("principal", "deposit", "starting_balance"), unit=U_MONEY),
        Num("rate", "Annual interest rate in percent.", 0.5, 10, 2, names=("rate", "annual_rate", "apr"), unit=U_PCT, label="interest rate"),
-       Int("years", "Number of years.", 1, 30, names=("years", "period_years", "time")),
+       Int("years", "Number of years.", 2, 30, names=("years", "period_years", "time")),
        Enum("compounds_per_year", "Compounding periods per year.", (1, 2, 4, 12, 365),
             {1: ("annually", "once a year"), 2: ("semi-annually", "twice a year"), 4: ("quarterly",), 12: ("monthly",), 365: ("daily",)},
             names=("compounds_per_year", "frequency", "periods_per_year"), opt=(", compounded {v}", " with interest compounded {v}"), default=1)],
@@ -740,7 +757,7 @@ FAMILIES: list[F] = [
       "convert money between currencies",
       ("Convert {amount} {from_currency} to {to_currency}.", "How much is {amount} {from_currency} in {to_currency}?"),
       ("{amount} {from_currency} is about {r} {to_currency}.",), fix=_fix_distinct("from_currency", "to_currency", list(FX_PER_USD)),
-      noun="money_conversion"),
+      noun="money"),
     F("sales_tax", "finance", "calculate compute get", ("Sales tax on a purchase.", "Tax owed on an amount at a given rate."),
       [Num("amount", "Pre-tax amount.", 1, 3000, 2, names=("amount", "subtotal", "price"), unit=U_MONEY),
        Num("tax_rate", "Tax rate in percent.", 1, 25, 2, names=("tax_rate", "rate", "vat_percent"), unit=U_PCT),
@@ -761,7 +778,7 @@ FAMILIES: list[F] = [
     F("inflation_cost", "finance", "calculate compute estimate", ("Future cost of something after inflation.", "Projects a price forward at a constant inflation rate."),
       [Num("amount", "Today's cost.", 10, 100000, 2, names=("amount", "current_cost", "price_today"), unit=U_MONEY),
        Num("inflation_rate", "Yearly inflation in percent.", 0.5, 9, 2, names=("inflation_rate", "inflation", "rate"), unit=U_PCT),
-       Int("years", "Years ahead.", 1, 40, names=("years", "horizon"))],
+       Int("years", "Years ahead.", 2, 40, names=("years", "horizon"))],
       lambda amount, inflation_rate, years: round(amount * (1 + inflation_rate / 100) ** years, 2), "project a cost with inflation",
       ("With {inflation_rate} inflation, what will something costing {amount} today cost in {years} years?",
        "Project {amount} forward {years} years at {inflation_rate} yearly inflation."),
@@ -795,7 +812,7 @@ FAMILIES: list[F] = [
             names=("binary", "use_1024"), opt=(", {v}",), default=False)],
       lambda value, from_unit, to_unit, binary: round(value * (1024 if binary else 1000) ** (DATA_EXP[from_unit] - DATA_EXP[to_unit]), 6),
       "convert a data size", ("Convert {value} {from_unit} to {to_unit}{opt}.", "How many {to_unit} are {value} {from_unit}{opt}?"),
-      ("{value} {from_unit} = {r} {to_unit}.",), fix=_fix_distinct("from_unit", "to_unit", list(DATA_EXP)), near=("human_readable_size",),
+      ("{value} {from_unit} = {r} {to_unit}.",), fix=_fix_data_units, near=("human_readable_size",),
       noun="data_size"),
     # ------------------------------------------------------------------ physics
     F("kinetic_energy", "physics", "calculate compute get", ("Kinetic energy of a moving mass (joules).", "Computes 1/2 m v^2."),
@@ -886,11 +903,11 @@ FAMILIES: list[F] = [
       lambda start_date, end_date, inclusive: (_d(end_date) - _d(start_date)).days + (1 if inclusive else 0), "count the days between two dates",
       ("How many days are there from {start_date} to {end_date}{opt}?", "Count the days between {start_date} and {end_date}{opt}."),
       ("That's {r} days.",), fix=_fix_two_dates("start_date", "end_date"), near=("age_on_date",), noun="days_between_dates"),
-    F("shift_date", "dates", "add get compute", ("Date a number of days after a given date.", "Adds days to an ISO date."),
+    F("shift_date", "dates", "add", ("Date a number of days after a given date.", "Adds days to an ISO date."),
       [P("date", "string", "Starting date (YYYY-MM-DD).", _date, names=("date", "start_date", "from_date")),
        Int("days", "Days to add.", 1, 500, names=("days", "offset_days", "n_days"))],
       lambda date, days: (_d(date) + dt.timedelta(days=days)).isoformat(), "add days to a date",
-      ("What date is {days} days after {date}?", "Add {days} days to {date}."), ("It will be {r}.",), noun="date_plus_days"),
+      ("What date is {days} days after {date}?", "Add {days} days to {date}."), ("It will be {r}.",), noun="days_to_date"),
     F("weekday_of", "dates", "get find", ("Day of the week for a date.", "Weekday name of an ISO date."),
       [P("date", "string", "Date (YYYY-MM-DD).", _date, names=("date", "day", "iso_date"))],
       lambda date: _d(date).strftime("%A"), "find the weekday of a date",
@@ -899,7 +916,7 @@ FAMILIES: list[F] = [
       [Int("year", "Year.", 1600, 2400, names=("year", "yr"))],
       lambda year: calendar.isleap(year), "check for a leap year",
       ("Is {year} a leap year?", "Was {year} (or will it be) a leap year?"),
-      yesno("Yes, {year} is a leap year.", "No, {year} is not a leap year."), near=("days_in_month",), noun="leap_year_check"),
+      yesno("Yes, {year} is a leap year.", "No, {year} is not a leap year."), near=("days_in_month",)),
     F("timezone_convert", "dates", "convert shift", ("Converts a clock time between time zones (fixed offsets).", "Time zone conversion for an HH:MM time."),
       [P("time", "string", "Time of day as HH:MM.", lambda r: _hhmm(r.randrange(0, 24 * 60, 5)), names=("time", "clock_time", "hhmm")),
        Enum("from_zone", "Source time zone.", tuple(TZ_OFFSETS), names=("from_zone", "source_tz", "from_tz"), label="source time zone"),
@@ -917,7 +934,7 @@ FAMILIES: list[F] = [
       [Int("seconds", "Duration in seconds.", 1, 200000, names=("seconds", "duration_s", "total_seconds"))],
       lambda seconds: f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}", "format a duration",
       ("Write {seconds} seconds as hours:minutes:seconds.", "How long is {seconds} seconds in H:MM:SS?"), ("That's {r}.",), noun="duration_hms"),
-    F("days_in_month", "calendar", "get count", ("Number of days in a month of a year.", "Month length, leap years included."),
+    F("days_in_month", "calendar", "get", ("Number of days in a month of a year.", "Month length, leap years included."),
       [Int("year", "Year.", 1900, 2100, names=("year", "yr")), Int("month", "Month number 1-12.", 1, 12, names=("month", "month_number", "mon"))],
       lambda year, month: calendar.monthrange(year, month)[1], "count the days in a month",
       ("How many days does month {month} of {year} have?", "Days in month number {month}, year {year}?"), ("It has {r} days.",),
@@ -989,11 +1006,11 @@ FAMILIES: list[F] = [
             unit=Q, opt=(" and end it with {v}", ", using {v} as the suffix"), default="...")],
       lambda text, max_length, suffix: text if len(text) <= max_length else text[:max(0, max_length - len(suffix))] + suffix,
       "shorten a text", ("Cut {text} down to at most {max_length} characters{opt}.", "Truncate {text} to {max_length} characters{opt}."),
-      ("Here it is: {r}",), noun="text_clip"),
+      ("Here it is: {r}",), noun="text_to_length"),
     F("title_case", "text", "convert format make", ("Capitalises the first letter of every word.", "Title-cases a string."),
       [Pick("text", "Text to convert.", TEXTS, names=("text", "sentence", "input"), unit=Q)],
       lambda text: " ".join(w[:1].upper() + w[1:] for w in text.split()), "title-case a text",
-      ("Capitalise every word of {text}.", "Convert {text} to title case."), ("Result: {r}",), noun="capitalize_words"),
+      ("Capitalise every word of {text}.", "Convert {text} to title case."), ("Result: {r}",)),
     # ------------------------------------------------------------------ lists
     F("sort_numbers", "lists", "sort order", ("Sorts a list of numbers.", "Returns the numbers in sorted order."),
       [Arr("numbers", "Numbers to sort.", "number", _nums(-50, 200), 3, 7, names=("numbers", "values", "items")),
@@ -1002,26 +1019,26 @@ FAMILIES: list[F] = [
             opt=(" {v}", ", {v}"), default=False, flip=("ascending", "Sort from smallest to largest when true; false sorts largest first."))],
       lambda numbers, descending: sorted(numbers, reverse=descending), "sort some numbers",
       ("Sort {numbers}{opt}.", "Put these numbers in order{opt}: {numbers}.", "Can you order {numbers}{opt}?"),
-      ("Sorted: {r}.",), noun="sorted_numbers"),
-    F("unique_items", "lists", "dedupe get remove", ("Removes duplicates, keeping first occurrences in order.", "Distinct values of a list."),
+      ("Sorted: {r}.",), near=("top_k",), noun="numbers"),
+    F("unique_items", "lists", "get find", ("Removes duplicates, keeping first occurrences in order.", "Distinct values of a list."),
       [Arr("items", "Values that may repeat.", "string", lambda r: r.choice(FRUITS), 3, 5, names=("items", "values", "entries"))],
       lambda items: list(dict.fromkeys(items)), "remove duplicates from a list",
       ("Remove the duplicates from {items}.", "What are the distinct entries in {items}?"), ("Unique items: {r}.",), fix=_fix_dupes, noun="distinct_values"),
     F("top_k", "lists", "get find pick", ("The k largest numbers, largest first.", "Top-k selection."),
       [Arr("numbers", "Candidate numbers.", "integer", _ints(1, 999), 4, 8, names=("numbers", "scores", "values")),
-       Int("k", "How many to return.", 1, 3, names=("k", "count", "top_n"))],
+       Int("k", "How many to return.", 2, 3, names=("k", "count", "top_n"))],
       lambda numbers, k: sorted(numbers, reverse=True)[:k], "pick the largest numbers",
-      ("What are the {k} biggest values in {numbers}?", "Pick the top {k} of {numbers}."), ("The top values are {r}.",), noun="largest_k"),
-    F("chunk_list", "lists", "split chunk", ("Splits a list into consecutive chunks of a given size.", "Batches a list."),
+      ("What are the {k} biggest values in {numbers}?", "Pick the top {k} of {numbers}."), ("The top values are {r}.",), near=("sort_numbers",), noun="largest_k"),
+    F("chunk_list", "lists", "split get", ("Splits a list into consecutive chunks of a given size.", "Batches a list."),
       [Arr("items", "Values to split.", "integer", _ints(0, 99), 4, 9, names=("items", "values", "data")),
        Int("size", "Chunk size.", 2, 4, names=("size", "chunk_size", "batch_size"))],
       lambda items, size: [items[i:i + size] for i in range(0, len(items), size)], "split a list into chunks",
-      ("Split {items} into chunks of {size}.", "Batch {items} in groups of {size}."), ("The chunks are {r}.",), noun="batches"),
-    F("range_sum", "lists", "sum compute calculate", ("Sum of the integers from start to end (inclusive), optionally stepping.", "Adds up an arithmetic range."),
+      ("Split {items} into chunks of {size}.", "Batch {items} in groups of {size}."), ("The chunks are {r}.",), noun="list_chunks"),
+    F("range_sum", "lists", "sum", ("Sum of the integers from start to end (inclusive), optionally stepping.", "Adds up an arithmetic range."),
       [Int("start", "First integer.", -20, 50, names=("start", "lower", "from_n")), Int("end", "Last integer (inclusive).", 51, 500, names=("end", "upper", "to_n")),
        Int("step", "Step between terms.", 2, 10, names=("step", "stride", "increment"), opt=(" in steps of {v}", ", counting by {v}"), default=1)],
       lambda start, end, step: sum(range(start, end + 1, step)), "sum a range of integers",
-      ("Add up the integers from {start} to {end}{opt}.", "What's the sum from {start} through {end}{opt}?"), ("The sum is {r}.",), noun="sum_of_range"),
+      ("Add up the integers from {start} to {end}{opt}.", "What's the sum from {start} through {end}{opt}?"), ("The sum is {r}.",), noun="integer_range"),
     F("filter_above", "lists", "filter select", ("Keeps only numbers above a threshold.", "Filters values greater than a limit."),
       [Arr("numbers", "Values to filter.", "number", _nums(0, 100), 4, 8, names=("numbers", "values", "readings")),
        Num("threshold", "Cut-off value.", 10, 90, names=("threshold", "minimum", "cutoff")),
@@ -1030,9 +1047,9 @@ FAMILIES: list[F] = [
       lambda numbers, threshold, inclusive: [x for x in numbers if x > threshold or (inclusive and x == threshold)],
       "filter numbers by a threshold", ("Which of {numbers} are above {threshold}{opt}?", "Filter {numbers} to the values over {threshold}{opt}."),
       ("These pass: {r}.",), noun="values_above"),
-    F("list_intersection", "lists", "intersect find get", ("Items present in both lists, in the order of the first.", "Common elements of two lists."),
-      [Arr("first", "First list.", "string", lambda r: r.choice(FRUITS), 4, 4, names=("first", "list_a", "left")),
-       Arr("second", "Second list.", "string", lambda r: r.choice(FRUITS), 4, 4, names=("second", "list_b", "right"))],
+    F("list_intersection", "lists", "find get", ("Items present in both lists, in the order of the first.", "Common elements of two lists."),
+      [Arr("first", "First list.", "string", lambda r: r.choice(FRUITS), 4, 4, names=("first", "list_a", "left"), bracket=True),
+       Arr("second", "Second list.", "string", lambda r: r.choice(FRUITS), 4, 4, names=("second", "list_b", "right"), bracket=True)],
       lambda first, second: [x for x in first if x in second], "intersect two lists",
       ("Which items are in both {first} and {second}?", "Common elements of {first} and {second}?"), ("In both: {r}.",), fix=_fix_overlap_lists,
       noun="common_items"),
@@ -1048,9 +1065,9 @@ FAMILIES: list[F] = [
     F("city_distance", "geo", "calculate get compute", ("Great-circle distance between two cities from a built-in coordinate table.", "Flight distance between cities."),
       [Pick("city_a", "First city.", list(CITY_COORDS), names=("city_a", "origin", "from_city")),
        Pick("city_b", "Second city.", list(CITY_COORDS), names=("city_b", "destination", "to_city")),
-       Enum("unit", "Distance unit.", ("km", "miles"), {"km": ("in kilometers", "in km"), "miles": ("in miles",)}, names=("unit", "units"), opt=(" {v}",), default="km")],
+       Enum("unit", "Distance unit.", ("km", "miles"), {"km": ("km", "kilometers"), "miles": ("miles",)}, names=("unit", "units"), opt=(" in {v}",), default="km")],
       _haversine, "measure the distance between two cities",
-      ("How far is {city_a} from {city_b}{opt}?", "Great-circle distance between {city_a} and {city_b}{opt}?"), ("It's about {r}.",),
+      ("How far is {city_a} from {city_b}{opt}?", "Great-circle distance between {city_a} and {city_b}{opt}?"), ("It's about {r} {unit}.",),
       fix=_fix_distinct("city_a", "city_b", list(CITY_COORDS)), noun="distance_between_cities"),
     # ------------------------------------------------------------------ sports and media (built-in tables)
     F("league_points", "sports", "calculate compute get", ("League points from a win/draw/loss record.", "Table points for a team."),
@@ -1102,7 +1119,7 @@ FAMILIES: list[F] = [
        Int("desired_servings", "Servings wanted.", 1, 30, names=("desired_servings", "target_servings", "to_servings"))],
       lambda quantity, original_servings, desired_servings: round(quantity * desired_servings / original_servings, 2), "scale a recipe",
       ("A recipe for {original_servings} uses {quantity} grams of flour. How much for {desired_servings} servings?",
-       "Scale {quantity} from {original_servings} servings to {desired_servings}."), ("Use {r}.",), noun="scaled_quantity"),
+       "Scale {quantity} from {original_servings} servings to {desired_servings}."), ("Use {r}.",), noun="recipe_quantity"),
     F("recipe_ingredients", "kitchen", "get list", ("Ingredients of a dish from a built-in recipe book.", "Recipe ingredient lookup."),
       [Pick("dish", "Dish name.", list(RECIPES), names=("dish", "recipe", "recipe_name")),
        Arr("exclude", "Ingredients to leave out.", "string", lambda r: "salt", 1, 2, names=("exclude", "without", "skip"),
@@ -1120,7 +1137,7 @@ FAMILIES: list[F] = [
     # ------------------------------------------------------------------ weather (built-in tables)
     F("forecast_highs", "weather", "get fetch", ("Daily high temperatures for the next days from a built-in forecast table.", "Short-range forecast highs."),
       [Pick("city", "City name.", list(CITY_BASE_TEMP), names=("city", "location", "place")),
-       Int("days", "Number of days (1-7).", 1, 7, names=("days", "num_days", "horizon")),
+       Int("days", "Number of days (2-7).", 2, 7, names=("days", "num_days", "horizon")),
        Enum("units", "Temperature unit.", ("celsius", "fahrenheit"), {"celsius": ("in Celsius",), "fahrenheit": ("in Fahrenheit",)}, names=("units", "temp_unit"),
             opt=(" {v}",), default="celsius")],
       _forecast, "get a weather forecast", ("What are the highs in {city} for the next {days} days{opt}?", "Forecast {days} days of highs for {city}{opt}."),
@@ -1154,7 +1171,7 @@ FAMILIES: list[F] = [
     F("url_encode", "web", "encode escape", ("Percent-encodes text for use in a URL.", "URL-escapes a string."),
       [Pick("text", "Text to encode.", ENCODE_TEXTS, names=("text", "value", "raw"), unit=Q)],
       lambda text: urllib.parse.quote(text, safe=""), "URL-encode some text", ("URL-encode {text}.", "Percent-encode {text} for a query string."),
-      ("Encoded: {r}",), noun="percent_encode"),
+      ("Encoded: {r}",), noun="url_text"),
     F("query_string", "web", "build make encode", ("Builds a search query string from an object of parameters.", "Encodes q/page/per_page as a query string."),
       [Obj("params", "Query parameters {q, page, per_page}.",
            [Pick("q", "Search term.", ["red shoes", "laptop", "tea", "usb hub"]), Int("page", "Page number.", 1, 20), Int("per_page", "Results per page.", 5, 100)],
@@ -1165,21 +1182,21 @@ FAMILIES: list[F] = [
     F("file_extension", "files", "get extract", ("Extension of a file path, without the dot.", "File-type suffix of a path."),
       [Pick("path", "File path.", FILE_PATHS, names=("path", "file_path", "filename"))],
       lambda path: posixpath.splitext(path)[1].lstrip("."), "get a file's extension",
-      ("What's the extension of {path}?", "Which file extension does {path} have?"), ("The extension is {r}.",), noun="extension_of"),
+      ("What's the extension of {path}?", "Which file extension does {path} have?"), ("The extension is {r}.",)),
     F("join_path", "files", "join build", ("Joins path segments with '/'.", "Builds a path from parts."),
       [Arr("parts", "Path segments.", "string", lambda r: r.choice(PATH_PARTS), 2, 5, names=("parts", "segments", "components"))],
       lambda parts: posixpath.join(*parts), "join path segments", ("Join {parts} into one path.", "Build a path from the segments {parts}."),
-      ("The path is {r}",), noun="path_join"),
+      ("The path is {r}",), noun="path"),
     F("change_extension", "files", "change replace swap", ("Replaces a file path's extension.", "Swaps the suffix of a file name."),
       [Pick("path", "Original path.", FILE_PATHS, names=("path", "file", "source_path")),
        Pick("new_extension", "New extension without the dot.", ["md", "txt", "json", "csv", "bak", "py"], names=("new_extension", "ext", "extension"))],
       lambda path, new_extension: posixpath.splitext(path)[0] + "." + new_extension, "change a file's extension",
-      ("Change the extension of {path} to {new_extension}.", "What would {path} be called as a .{new_extension} file?"), ("New path: {r}",), noun="with_extension"),
+      ("Change the extension of {path} to {new_extension}.", "What would {path} be called as a .{new_extension} file?"), ("New path: {r}",), noun="extension"),
     F("human_readable_size", "files", "format convert", ("Formats a byte count as a human-readable size.", "Pretty-prints file sizes."),
       [Int("size_bytes", "Size in bytes.", 500, 50_000_000_000, names=("size_bytes", "bytes", "num_bytes")),
        Bool("binary", "Use 1024-based units (KiB, MiB).", ("in binary units like MiB",), ("in decimal units like MB",), names=("binary", "iec"), opt=(", {v}",), default=False)],
       _human_size, "format a file size", ("Show {size_bytes} bytes in a readable form{opt}.", "How big is a {size_bytes}-byte file{opt}?"), ("That's {r}.",),
-      near=("data_size_conversion",), noun="pretty_size"),
+      near=("data_size_conversion",)),
     F("base_name", "files", "get extract", ("Final component of a path.", "File name without its directories."),
       [Pick("path", "File path.", FILE_PATHS, names=("path", "file_path", "full_path"))],
       lambda path: posixpath.basename(path), "get a file name from a path", ("What's the file name in {path}?", "Strip the folders from {path}."),
@@ -1263,18 +1280,6 @@ FAMILIES: list[F] = [
 ]
 
 
-def _fib(count: int, start_at_zero: bool) -> list:
-    a, b = (0, 1) if start_at_zero else (1, 1)
-    out = []
-    for _ in range(count):
-        out.append(a)
-        a, b = b, a + b
-    return out
-
-
-# the lambda above delegates to _fib; keep the table readable by replacing it here
-next(f for f in FAMILIES if f.id == "fibonacci").impl = _fib
-
 BY_ID = {f.id: f for f in FAMILIES}
 assert len(BY_ID) == len(FAMILIES) and len({f.noun for f in FAMILIES}) == len(FAMILIES)
 
@@ -1318,7 +1323,8 @@ ASK_REPLIES = ("I can {task}, but I need the {label} first. What value should I 
                "Sure - what is the {label}? The {fname} tool needs `{pname}`.",
                "To {task} I still need `{pname}` ({label}). Could you tell me?",
                "Which {label} should I use? Please give me a value for {pname}.")
-NO_TOOL_LEADS = ("None of the available tools covers this, but I can answer directly. ", "No tool is needed here. ", "")
+NO_TOOL_LEADS = ("None of the available tools covers this, but I can answer directly. ",
+                 "The offered tools don't fit this request, so I'll answer myself. ", "")
 
 
 def _camel(s: str) -> str:
@@ -1328,7 +1334,10 @@ def _camel(s: str) -> str:
 
 def _styles(f: F, verb: str) -> list[str]:
     base = f"{verb}_{f.noun}"
-    return [base, _camel(base), f"{f.module}.{base}", f"{f.module}.{_camel(base)}", f.noun, f"{f.module}.{f.noun}"]
+    styles = [base, _camel(base), f"{f.module}.{base}", f"{f.module}.{_camel(base)}"]
+    if "_" in f.noun:  # a bare noun is a fine name only when it says enough ("triangle_area", not "path")
+        styles += [f.noun, f"{f.module}.{f.noun}"]
+    return styles
 
 
 def family_count() -> int:
@@ -1346,13 +1355,15 @@ def _fmt_res(v: Any) -> str:
         return json.dumps(v) if any(isinstance(x, (list, dict)) for x in v) else ", ".join(_fmt_res(x) for x in v)
     if isinstance(v, dict):
         return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, float) and 0 < abs(v) < 1e-4:
+        return f"{v:.10f}".rstrip("0")
     return str(v)
 
 
-def _join(rng: random.Random, items: list[str]) -> str:
-    if len(items) == 1:
+def _join(rng: random.Random, items: list[str], bracket: bool = False) -> str:
+    if len(items) == 1 and not bracket:
         return items[0]
-    style = rng.random()
+    style = 1.0 if bracket else rng.random()
     if style < 0.5:
         return ", ".join(items[:-1]) + " and " + items[-1]
     return ", ".join(items) if style < 0.8 else "[" + ", ".join(items) + "]"
@@ -1375,8 +1386,27 @@ def _render(p: P, v: Any, rng: random.Random) -> str:
         return p.render(v, rng)
     fmt = rng.choice(p.unit)
     if p.type == "array":
-        return _join(rng, [_scalar_text(rng, x, fmt, False) for x in v])
-    return _scalar_text(rng, v, fmt, p.spell)
+        return _join(rng, [_scalar_text(rng, x, fmt, False) for x in v], p.bracket)
+    return _scalar_text(rng, v, fmt, p.spell and p.type == "integer")
+
+
+LABELS = {"city_a": "first city", "city_b": "second city", "leg_a": "first leg", "leg_b": "second leg",
+          "parallel_a": "first parallel side", "parallel_b": "second parallel side", "first": "first list",
+          "second": "second list", "x": "first series", "y": "second series", "n": "number", "k": "count",
+          "size_bytes": "size in bytes", "distance_km": "distance in km", "h_concentration": "hydrogen-ion concentration",
+          "weight_kg": "weight in kg", "height_m": "height in meters", "temperature_c": "temperature in °C",
+          "wind_kmh": "wind speed in km/h", "sku": "SKU", "a": "coefficient a", "b": "coefficient b", "c": "constant c"}
+
+
+def _label(p: P) -> str:
+    return p.label or LABELS.get(p.key) or p.key.replace("_", " ")
+
+
+def _ask_text(p: P, v: Any, rng: random.Random) -> str:
+    """A value in an ask request: plain, since the parameter's label already says what it is."""
+    if p.type in ("object", "array"):
+        return _render(p, v, rng)
+    return str(v)
 
 
 def _prop(p: P, flipped: bool = False) -> dict:
@@ -1436,7 +1466,8 @@ def _answer(f: F, kwargs: dict, result: Any, rng: random.Random) -> tuple[str, s
     kw = _fmt_res(keyval)
     if callable(f.says):
         return f.says(kwargs, result), kw
-    return rng.choice(f.says).format(r=kw, res=result, **{k: _fmt_res(v) for k, v in kwargs.items()}), kw
+    texts = {p.key: (p.say[kwargs[p.key]][0] if p.enum and kwargs[p.key] in p.say else _fmt_res(kwargs[p.key])) for p in f.params}
+    return rng.choice(f.says).format(r=kw, res=result, **texts), kw
 
 
 def _pick_others(rng: random.Random, n: int, exclude: set[str], prefer_module: str | None = None,
@@ -1502,12 +1533,11 @@ def sample_api_record(rng: random.Random, agent_role: str, kind: str = "single",
         vals = _sample_values(f, rng)
         required = [p for p in f.params if not p.optional]
         missing = rng.choice(required)
-        parts = [(_render(p, vals[p.key], rng) if p.type == "boolean" else f"{p.label or p.key.replace('_', ' ')} {_render(p, vals[p.key], rng)}")
-                 for p in required if p is not missing]
+        parts = [f"{_label(p)} {_ask_text(p, vals[p.key], rng)}" for p in required if p is not missing]
         w = "" if not parts else rng.choice([" with ", " using "]) + " and ".join(parts)
         request = rng.choice(PREFIXES) + rng.choice(ASK_LEADS).format(task=f.task, w=w)
         pname = naming[missing.key][0]
-        reply = rng.choice(ASK_REPLIES).format(task=f.task, label=missing.label or missing.key.replace("_", " "), pname=pname,
+        reply = rng.choice(ASK_REPLIES).format(task=f.task, label=_label(missing), pname=pname,
                                                fname=tool["function"]["name"])
         tools = _tools_with(rng, tool, _pick_others(rng, _n_tools(rng) - 1, {f.id}, f.module))
         messages = [{"role": "user", "content": request}, {"role": "assistant", "content": reply}]

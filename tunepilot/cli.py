@@ -1,0 +1,156 @@
+"""tunepilot command line.
+
+    tunepilot data generate --out data/agentic --n 300
+    tunepilot data import chats.jsonl --format sharegpt --out data/mine
+    tunepilot train --data data/agentic --out out/a1 --max-steps 60
+    tunepilot eval --data data/agentic --adapter out/a1/adapter --compare-base --limit 30
+    tunepilot eval --suite bfcl:simple_python --adapter out/a1/adapter --limit 50 --compare-base
+
+Every command takes --json (one JSON object on stdout). Bad input exits 2 with a one-line error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from tunepilot import TunepilotError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tunepilot", description="Autopilot for LoRA/QLoRA fine-tuning")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    data = sub.add_parser("data", help="make or import a dataset").add_subparsers(dest="data_cmd", required=True)
+    g = data.add_parser("generate", help="synthetic agentic tool-use data")
+    g.add_argument("--out", required=True, type=Path)
+    g.add_argument("--n", type=int, default=300)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--teacher", choices=["template", "openai", "self"], default="template")
+    g.add_argument("--model", default="smollm2-135m-instruct", help="tokenizer for the length cap; base model for --teacher self")
+    g.add_argument("--base-url", help="OpenAI-compatible endpoint for --teacher openai (key: OPENAI_API_KEY)")
+    g.add_argument("--teacher-model", default="gpt-4o-mini")
+    g.add_argument("--api-fraction", type=float, default=0.5)
+    g.add_argument("--json", action="store_true")
+    i = data.add_parser("import", help="convert alpaca/sharegpt/openai/chatml JSONL")
+    i.add_argument("file", type=Path)
+    i.add_argument("--format", required=True, choices=["alpaca", "sharegpt", "openai", "chatml"])
+    i.add_argument("--out", required=True, type=Path)
+    i.add_argument("--json", action="store_true")
+
+    t = sub.add_parser("train", help="LoRA / QLoRA / full fine-tuning")
+    t.add_argument("--data", required=True, type=Path)
+    t.add_argument("--out", required=True, type=Path)
+    t.add_argument("--model", default="smollm2-135m-instruct")
+    t.add_argument("--method", choices=["lora", "qlora", "full"], default="lora")
+    steps = t.add_mutually_exclusive_group()
+    steps.add_argument("--epochs", type=float)
+    steps.add_argument("--max-steps", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--grad-accum", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--rank", type=int)
+    t.add_argument("--alpha", type=int)
+    t.add_argument("--dropout", type=float)
+    t.add_argument("--targets", choices=["attn", "attn+mlp"])
+    t.add_argument("--max-length", type=int)
+    t.add_argument("--eval-steps", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])
+    t.add_argument("--num-processes", type=int)
+    t.add_argument("--gradient-checkpointing", action="store_true", default=None)
+    t.add_argument("--no-packing", dest="packing", action="store_false", default=None)
+    t.add_argument("--no-resume", dest="resume", action="store_false", default=None)
+    t.add_argument("--trust-remote-code", action="store_true", default=None)
+    t.add_argument("--json", action="store_true")
+
+    e = sub.add_parser("eval", help="score a model/adapter on a dataset or a BFCL suite")
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path)
+    src.add_argument("--suite")
+    e.add_argument("--model", default="smollm2-135m-instruct")
+    e.add_argument("--adapter", type=Path)
+    e.add_argument("--limit", type=int)
+    e.add_argument("--compare-base", action="store_true")
+    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--max-new-tokens", type=int, default=192)
+    e.add_argument("--out", type=Path, help="also write the full report (with per-item outputs) here")
+    e.add_argument("--json", action="store_true")
+    return p
+
+
+def _spec_args(ns: argparse.Namespace, skip: tuple[str, ...]) -> dict:
+    return {k: v for k, v in vars(ns).items() if v is not None and k not in skip}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from tunepilot import ui
+
+    try:
+        result = _run(args, ui.Console(quiet=args.json))
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or "input"
+        print(f"tunepilot: error: --{field.replace('_', '-')}: {err['msg']}", file=sys.stderr)
+        return 2
+    except TunepilotError as e:
+        print(f"tunepilot: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tunepilot: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result, default=str))
+    return 0
+
+
+def _run(args, console) -> dict:
+    if args.cmd == "data" and args.data_cmd == "generate":
+        from tools.dataset import DatasetSpec, generate_dataset
+
+        spec = DatasetSpec(**_spec_args(args, ("cmd", "data_cmd", "json")))
+        with console.progress("generating", spec.n) as bar:
+            card = generate_dataset(spec, progress=lambda done, total: bar(done))
+        console.dataset(card)
+        return card.model_dump(mode="json")
+    if args.cmd == "data":
+        from tools.dataset import import_dataset
+
+        card = import_dataset(args.file, args.format, args.out)
+        console.dataset(card)
+        return card.model_dump(mode="json")
+    if args.cmd == "train":
+        from tools.train import TrainSpec, train
+
+        spec = TrainSpec(**_spec_args(args, ("cmd", "json")))
+        with console.training() as on_event:
+            result = train(spec, progress=on_event)
+        console.trained(result)
+        return result.model_dump(mode="json")
+    if args.cmd == "eval":
+        from tools.evaluate import EvalSpec, evaluate
+
+        spec = EvalSpec(**_spec_args(args, ("cmd", "json", "out")))
+        with console.spinner(f"evaluating {spec.suite or spec.data}"):
+            report = evaluate(spec)
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=2) + "\n")
+        console.evaluated(report)
+        return {k: v for k, v in report.items() if k != "items"} | (
+            {"base": _no_items(report["base"]), "tuned": _no_items(report["tuned"])} if "base" in report else {})
+    raise TunepilotError(f"unknown command {args.cmd}")
+
+
+def _no_items(r: dict) -> dict:
+    return {k: v for k, v in r.items() if k != "items"}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Progress and summaries on stderr with rich; silent when --json asks for machine output."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from rich.console import Console as RichConsole
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+
+class Console:
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.c = RichConsole(stderr=True)
+
+    def _bar(self):
+        return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=self.c, disable=self.quiet)
+
+    @contextmanager
+    def progress(self, what: str, total: int):
+        with self._bar() as p:
+            task = p.add_task(what, total=total, info="")
+            yield lambda done, info="": p.update(task, completed=done, info=info)
+
+    @contextmanager
+    def spinner(self, what: str):
+        with self._bar() as p:
+            p.add_task(what, total=None, info="")
+            yield
+
+    @contextmanager
+    def training(self):
+        with self._bar() as p:
+            task = p.add_task("training", total=None, info="loading model")
+
+            def on_event(e: dict):
+                info = []
+                if "loss" in e:
+                    info.append(f"loss {e['loss']:.3f}")
+                if "eval_loss" in e:
+                    info.append(f"val {e['eval_loss']:.3f}")
+                if e.get("tokens_per_s"):
+                    info.append(f"{e['tokens_per_s']:.0f} tok/s")
+                p.update(task, total=e.get("max_steps"), completed=e.get("step", 0), info="  ".join(info))
+
+            yield on_event
+
+    def dataset(self, card) -> None:
+        if self.quiet:
+            return
+        m = card.metadata
+        self.c.print(f"[green]wrote[/] {card.out}: " + ", ".join(f"{k} {v}" for k, v in card.splits.items()))
+        for key in ("by_role", "by_kind", "rejected"):
+            if key in m:
+                self.c.print(f"  {key}: {m[key]}")
+
+    def trained(self, r) -> None:
+        if not self.quiet:
+            self.c.print(f"[green]trained[/] {r.steps} steps in {r.wall_s:.0f}s: train loss {r.train_loss:.3f}, "
+                         f"val loss {r.eval_loss:.3f}, {r.tokens_per_s or 0:.0f} tok/s, peak RSS {r.peak_rss_mb:.0f} MB"
+                         f"{' (early stop)' if r.stopped_early else ''} -> {r.adapter or r.model_dir}")
+
+    def evaluated(self, rep: dict) -> None:
+        if self.quiet:
+            return
+        cols = [("base", rep["base"]), ("tuned", rep["tuned"])] if "base" in rep else [("model", rep)]
+        t = Table(title=f"{rep['source']} ({rep['n']} items)")
+        t.add_column("metric")
+        for name, _ in cols:
+            t.add_column(name, justify="right")
+        for key in ("success_rate", "tool_call_accuracy", "multi_step_match", "direct_answer_accuracy",
+                    "tag_wellformed_rate", "val_loss"):
+            t.add_row(key, *[_fmt(r.get(key)) for _, r in cols])
+        t.add_row("latency avg / p95 s", *[f"{r['latency_s']['avg']:.2f} / {r['latency_s']['p95']:.2f}" for _, r in cols])
+        t.add_row("failures", *[", ".join(f"{k} {v}" for k, v in r["failures"].items()) or "-" for _, r in cols])
+        self.c.print(t)
+        if "comparison" in rep:
+            c = rep["comparison"]
+            self.c.print(f"tuned - base = {c['diff']:+.3f} (95% CI {c['diff_ci95'][0]:+.3f}..{c['diff_ci95'][1]:+.3f}), "
+                         f"McNemar p = {c['mcnemar_p']:.4g}")
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
