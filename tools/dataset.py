@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tools.data import apis, tasks, teachers
 from tools.data.sandbox import Sandbox
 from tools.data.io import load_split, split_by_role, write_splits  # noqa: F401
-from tools.data.validate import Deduper, call_errors, count_by, stats, token_length
+from tools.data.validate import ContaminationGuard, Deduper, call_errors, count_by, stats, token_length
 from tunepilot import TunepilotError
 
 ROLE_MIX = {"coder": 0.58, "tester": 0.26, "researcher": 0.09, "coordinator": 0.07}  # seed 004's task split
@@ -77,6 +77,7 @@ def generate_dataset(spec: DatasetSpec, progress=None) -> DatasetCard:
     tokenizer = load_tokenizer(resolve_model(spec.model))
     teacher = teachers.make(spec)
     dedup = Deduper(spec.near_dup_threshold)
+    guard = ContaminationGuard()
     rejected: dict[str, int] = {}
     records: list[dict] = []
     lengths: list[int] = []
@@ -91,7 +92,7 @@ def generate_dataset(spec: DatasetSpec, progress=None) -> DatasetCard:
             role = rng.choices(list(spec.role_mix), weights=list(spec.role_mix.values()))[0]
             kind = _kind(rng, spec)
             record, reason = teacher.sample(sb, rng, role, kind)
-            reason = reason or _check(record, dedup)
+            reason = reason or _check(record, dedup, guard)
             if reason is None:
                 n_tok = token_length(record, tokenizer)
                 if n_tok > spec.max_tokens:
@@ -128,10 +129,10 @@ def _kind(rng: random.Random, spec: DatasetSpec) -> str:
     return "api" if rng.random() < spec.api_fraction else "task"
 
 
-def _check(record: dict, dedup: Deduper) -> str | None:
-    if errs := call_errors(record):
+def _check(record: dict, dedup: Deduper, guard: ContaminationGuard) -> str | None:
+    if call_errors(record):
         return "schema_invalid"
-    return dedup.check(record)
+    return guard.check(record) or dedup.check(record)
 
 
 def import_dataset(path: Path, fmt: str, out: Path, seed: int = 0) -> DatasetCard:

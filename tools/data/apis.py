@@ -1483,7 +1483,7 @@ def _pick_others(rng: random.Random, n: int, exclude: set[str], prefer_module: s
 
 
 def _n_tools(rng: random.Random) -> int:
-    return rng.choices([1, 2, 3, 4], weights=[25, 30, 25, 20])[0]
+    return rng.choices([1, 2, 3, 4], weights=[40, 35, 17, 8])[0]  # mostly 1-2 tools: short prompts, CPU budget
 
 
 def _tools_with(rng: random.Random, target_tool: dict | None, others: list[F]) -> list[dict]:

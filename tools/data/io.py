@@ -14,22 +14,31 @@ SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 
 def split_by_role(records: list[dict], rng: random.Random) -> dict[str, list[dict]]:
-    """80/10/10 within each role, so every split keeps the role mix."""
-    out = {k: [] for k in SPLITS}
+    """80/10/10 within each role, so every split keeps the role mix; totals are exact (largest remainder)."""
     by_role: dict[str, list[dict]] = {}
     for r in records:
         by_role.setdefault(r["meta"]["agent_role"], []).append(r)
-    for role in sorted(by_role):
+    roles = sorted(by_role)
+    quota = {k: _allocate({role: len(by_role[role]) * SPLITS[k] for role in roles}, round(len(records) * SPLITS[k]))
+             for k in ("val", "test")}
+    out = {k: [] for k in SPLITS}
+    for role in roles:
         group = by_role[role]
         rng.shuffle(group)
-        n_val = round(len(group) * SPLITS["val"])
-        n_test = round(len(group) * SPLITS["test"])
+        n_val, n_test = quota["val"][role], quota["test"][role]
         out["val"] += group[:n_val]
         out["test"] += group[n_val:n_val + n_test]
         out["train"] += group[n_val + n_test:]
     for k in out:
         out[k].sort(key=lambda r: r["id"])
     return out
+
+
+def _allocate(ideal: dict[str, float], total: int) -> dict[str, int]:
+    alloc = {k: int(v) for k, v in ideal.items()}
+    for k in sorted(ideal, key=lambda k: (alloc[k] - ideal[k], k))[: total - sum(alloc.values())]:
+        alloc[k] += 1
+    return alloc
 
 
 def write_splits(out: Path, splits: dict[str, list[dict]], meta: dict) -> str:

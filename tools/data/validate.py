@@ -86,3 +86,29 @@ def stats(values: list[int]) -> dict:
 
 def count_by(records: list[dict], key) -> dict:
     return dict(sorted(Counter(k for r in records for k in key(r)).items()))
+
+
+class ContaminationGuard:
+    """Rejects records that share a user question or a function name with an evaluation set
+    (BFCL's single-turn categories, when bfcl-eval is installed). Evaluation data never trains."""
+
+    def __init__(self):
+        self.texts: set[str] = set()
+        try:
+            from tools.bfcl import CATEGORIES, bfcl_texts
+        except ImportError:
+            return
+        for cat in CATEGORIES:
+            try:
+                self.texts |= {_norm(t) for t in bfcl_texts(cat)}
+            except Exception:  # bfcl-eval not installed: nothing to guard against
+                return
+
+    def check(self, record: dict) -> str | None:
+        users = (_norm(m["content"]) for m in record["messages"] if m["role"] == "user")
+        names = (_norm(t["function"]["name"]) for t in record.get("tools", []))
+        return "contamination" if any(x in self.texts for x in (*users, *names)) else None
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip().lower()
