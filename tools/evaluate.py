@@ -109,11 +109,10 @@ class Generator:
 
         if not (Path(adapter) / "adapter_config.json").exists():
             raise TunepilotError(f"--adapter {adapter}: no adapter_config.json (train one with `tunepilot train`)")
-        self.model = PeftModel.from_pretrained(self.base, str(adapter))
+        # Merged for evaluation: unmerged LoRA doubles the per-layer work of every decode step.
+        # The base weights change in place, so score the base model before attaching.
+        self.model = PeftModel.from_pretrained(self.base, str(adapter)).merge_and_unload()
         self.model.eval()
-
-    def detach(self) -> None:
-        self.model = self.base
 
     def prompt(self, record: dict) -> str:
         msgs = render_messages(record, native=self.native)

@@ -239,10 +239,10 @@ def diff_summary(sb, rng):
 
 def note_and_diff(sb, rng):
     note = _pick(rng, "Owner: platform team.", "Status: beta.", "See CONTRIBUTING for the review process.")
-    readme = sb.execute("read_file", {"path": "README.md"})
-    content = "\n".join(l.split(": ", 1)[1] if ": " in l else "" for l in readme.splitlines()) + f"\n{note}\n"
     t = Trajectory(sb, _pick(rng, f"Append the line '{note}' to README.md and show me the diff.",
                              f"Add '{note}' at the end of the README, then show what changed."))
+    readme = t.call("read_file", path="README.md")  # read first: the new content is the old one plus the note
+    content = "\n".join(l.split(": ", 1)[1] if ": " in l else "" for l in readme.splitlines()) + f"\n{note}\n"
     t.call("write_file", path="README.md", content=content)
     t.call("git_diff", path="README.md")
     return t.answer(f"README.md now ends with '{note}'; the diff above shows the one added line.", note)

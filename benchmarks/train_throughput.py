@@ -1,0 +1,60 @@
+"""Benchmark: our train tool vs a plain Trainer+PEFT baseline, same model, same data, one epoch.
+
+    .venv/bin/python benchmarks/train_throughput.py            # SmolLM2-135M, 80 generated examples
+    .venv/bin/python benchmarks/train_throughput.py --n 200 --model path/or/id
+
+Prints effective (non-pad) tokens/s and peak RSS of each training process and their ratios.
+Target (issue 2): >= 2x tokens/s and <= 0.7x peak RSS. Not a test: timings depend on the machine.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools.dataset import DatasetSpec, generate_dataset  # noqa: E402
+from tools.train import TrainSpec, train  # noqa: E402
+from tunepilot.models import resolve_model  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--model", default="smollm2-135m-instruct")
+    p.add_argument("--n", type=int, default=80, help="examples generated (80 %% train)")
+    p.add_argument("--baseline-batch-size", type=int, default=4)
+    p.add_argument("--out", type=Path, help="write the numbers as JSON here")
+    a = p.parse_args()
+    model = resolve_model(a.model)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        generate_dataset(DatasetSpec(out=data, n=a.n, seed=0, model=model))
+        ours = train(TrainSpec(data=data, out=Path(tmp) / "ours", model=model, epochs=1, eval_steps=10_000))
+        r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "baseline_trainer.py"), "--data", str(data),
+                            "--model", model, "--batch-size", str(a.baseline_batch_size), "--out", str(Path(tmp) / "base")],
+                           capture_output=True, text=True, cwd=ROOT)
+        if r.returncode != 0:
+            sys.exit(f"baseline failed:\n{r.stderr[-3000:]}")
+        base = json.loads(r.stdout.strip().splitlines()[-1])
+    rows = {
+        "tunepilot": {"tokens_per_s": ours.tokens_per_s, "peak_rss_mb": ours.peak_rss_mb, "wall_s": ours.wall_s},
+        "baseline": {k: base[k] for k in ("tokens_per_s", "peak_rss_mb", "wall_s")},
+    }
+    rows["ratio"] = {"tokens_per_s": ours.tokens_per_s / base["tokens_per_s"],
+                     "peak_rss_mb": ours.peak_rss_mb / base["peak_rss_mb"]}
+    print(f"{'':10s} {'tokens/s':>10s} {'peak RSS MB':>12s} {'train s':>8s}")
+    for name in ("tunepilot", "baseline"):
+        r_ = rows[name]
+        print(f"{name:10s} {r_['tokens_per_s']:10.1f} {r_['peak_rss_mb']:12.0f} {r_['wall_s']:8.0f}")
+    print(f"{'ratio':10s} {rows['ratio']['tokens_per_s']:9.2f}x {rows['ratio']['peak_rss_mb']:11.2f}x"
+          "   (target: >= 2x tokens/s, <= 0.7x RSS)")
+    if a.out:
+        a.out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Slow end-to-end on the real SmolLM2-135M-Instruct: generate -> short LoRA run -> eval base vs tuned.
+CI runs it (marked slow; ~10 min on 2 cores)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _tp(*args):
+    p = subprocess.run([sys.executable, "-m", "tunepilot.cli", *args, "--json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout)
+
+
+def test_smollm2_short_lora_beats_base(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "train"
+    card = _tp("data", "generate", "--out", str(data), "--n", "300", "--seed", "0")
+    assert card["splits"]["test"] == 30
+    result = _tp("train", "--data", str(data), "--out", str(out), "--max-steps", "14", "--eval-steps", "7")
+    assert result["steps"] >= 7 and result["eval_loss"] < 1.0
+    report = _tp("eval", "--data", str(data), "--adapter", str(out / "adapter"), "--compare-base", "--limit", "30")
+    base, tuned = report["base"]["success_rate"], report["tuned"]["success_rate"]
+    assert tuned > base, (base, tuned, report["tuned"]["failures"])
+    assert tuned >= 0.3
+    assert report["tuned"]["tag_wellformed_rate"] >= 0.9

@@ -1,0 +1,105 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tools.evaluate import EvalSpec, mcnemar, same_value, score_turn
+
+TOOLS = [{"type": "function", "function": {"name": "area", "description": "Area of a rectangle.", "parameters": {
+    "type": "object", "properties": {"width": {"type": "number"}, "height": {"type": "number"},
+                                     "round": {"type": "boolean"}},
+    "required": ["width", "height"], "additionalProperties": False}}},
+         {"type": "function", "function": {"name": "perimeter", "description": "Perimeter.", "parameters": {
+             "type": "object", "properties": {"width": {"type": "number"}}, "required": ["width"]}}}]
+EXPECTED = {"role": "assistant", "content": "", "tool_calls": [{"id": "c", "type": "function", "function": {
+    "name": "area", "arguments": json.dumps({"width": 3, "height": 4.5, "round": False})}}]}
+
+
+@pytest.mark.parametrize("output, kind", [
+    ('<tool_call>{"name": "area", "arguments": {"width": 3, "height": 4.5, "round": false}}</tool_call>', ""),
+    ('<tool_call>{"name":"area","arguments":{"height":4.5,"round":false,"width":3.0}}</tool_call>', ""),
+    ("The area is 13.5.", "no_call"),
+    ('<tool_call>{"name": "area", "arguments": {"width": 3,</tool_call>', "bad_format"),
+    ('<tool_call>{"name": "area"', "bad_format"),
+    ('<tool_call>{"name": "perimeter", "arguments": {"width": 3}}</tool_call>', "wrong_tool"),
+    ('<tool_call>{"name": "area", "arguments": {"width": 3, "height": 4.5, "round": false, "unit": "m"}}</tool_call>', "extra_arg"),
+    ('<tool_call>{"name": "area", "arguments": {"width": 3, "height": 4.5}}</tool_call>', "missing_arg"),
+    ('<tool_call>{"name": "area", "arguments": {"width": 3, "height": 4.5, "round": 0}}</tool_call>', "schema_invalid"),
+    ('<tool_call>{"name": "area", "arguments": {"width": 3, "height": 5, "round": false}}</tool_call>', "wrong_arg_value"),
+    ('<tool_call>{"name": "area", "arguments": {"width": 3, "height": 4.5, "round": true}}</tool_call>', "wrong_arg_value"),
+    ('<tool_call>{"name": "area", "arguments": {"width": 3, "height": 4.5, "round": false}}</tool_call>'
+     '<tool_call>{"name": "area", "arguments": {"width": 3, "height": 4.5, "round": false}}</tool_call>', "wrong_count"),
+])
+def test_score_tool_call_turn(output, kind):
+    assert score_turn(EXPECTED, output, TOOLS, [], final=False) == kind
+
+
+def test_score_text_turns():
+    answer = {"role": "assistant", "content": "The area is 13.5."}
+    assert score_turn(answer, "It is 13.5 square units.", TOOLS, ["13.5"], final=True) == ""
+    assert score_turn(answer, "It is 12.", TOOLS, ["13.5"], final=True) == "wrong_answer"
+    assert score_turn(answer, '<tool_call>{"name": "area", "arguments": {}}</tool_call>', TOOLS, ["13.5"], True) == "unexpected_call"
+
+
+def test_same_value_keeps_booleans_apart():
+    assert same_value(1, 1.0) and same_value([1, {"a": 2}], [1.0, {"a": 2}])
+    assert not same_value(True, 1) and not same_value(0, False) and not same_value("1", 1)
+
+
+def test_mcnemar():
+    base = [False] * 20 + [True] * 10
+    tuned = [True] * 15 + [False] * 5 + [True] * 10
+    c = mcnemar(base, tuned)
+    assert (c["base_only"], c["tuned_only"]) == (0, 15)
+    assert c["mcnemar_p"] == pytest.approx(2 / 2**15)
+    assert c["diff"] == 0.5 and c["diff_ci95"][0] > 0.2
+    assert mcnemar([True, False], [True, False])["mcnemar_p"] == 1.0
+
+
+def test_spec_errors():
+    with pytest.raises(ValueError, match="exactly one of --data or --suite"):
+        EvalSpec()
+    with pytest.raises(ValueError, match="--compare-base needs --adapter"):
+        EvalSpec(suite="bfcl:simple_python", compare_base=True)
+
+
+def test_cli_eval_compare_base_json(tiny_model, tiny_data, tmp_path):
+    """The real CLI on the tiny model: base vs a freshly trained adapter, JSON contract."""
+    from tools.train import TrainSpec, train
+
+    r = train(TrainSpec(data=tiny_data, out=tmp_path / "t", model=tiny_model, max_steps=2, eval_steps=2, max_length=512))
+    cmd = [sys.executable, "-m", "tunepilot.cli", "eval", "--data", str(tiny_data), "--model", tiny_model,
+           "--adapter", str(r.adapter), "--compare-base", "--limit", "4", "--max-new-tokens", "12", "--json",
+           "--out", str(tmp_path / "report.json")]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    assert out["n"] == 4 and 0 <= out["success_rate"] <= 1
+    assert out["base"]["success_rate"] is not None and out["tuned"]["success_rate"] == out["success_rate"]
+    assert out["latency_s"]["avg"] > 0 and out["latency_s"]["p95"] >= out["latency_s"]["p50"]
+    assert "mcnemar_p" in out["comparison"] and out["base"]["val_loss"] > 0
+    full = json.loads((tmp_path / "report.json").read_text())
+    assert len(full["tuned"]["items"]) == 4 and all("output" in t for t in full["tuned"]["items"][0]["turns"])
+
+
+def test_cli_eval_bfcl_suite(tiny_model):
+    p = subprocess.run([sys.executable, "-m", "tunepilot.cli", "eval", "--suite", "bfcl:simple_python", "--model",
+                        tiny_model, "--limit", "2", "--max-new-tokens", "8", "--json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    assert out["n"] == 2 and out["source"] == "bfcl:simple_python"
+    assert sum(out["failures"].values()) + round(out["success_rate"] * 2) == 2
+
+
+def test_cli_bad_input_one_line_errors(tmp_path):
+    for args, needle in [(["eval", "--suite", "nope:x"], "--suite nope:x"),
+                         (["eval", "--suite", "bfcl:nope"], "bfcl"),
+                         (["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--rank", "0"], "--rank"),
+                         (["train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--model", "no-such/model-xyz"],
+                          "HF_HUB_OFFLINE")]:
+        p = subprocess.run([sys.executable, "-m", "tunepilot.cli", *args], capture_output=True, text=True,
+                           env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+        assert p.returncode == 2, (args, p.stderr)
+        lines = [l for l in p.stderr.strip().splitlines() if l.startswith("tunepilot: error")]
+        assert len(lines) == 1 and needle in lines[0], (args, p.stderr)

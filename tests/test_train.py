@@ -1,0 +1,75 @@
+"""Real training on the tiny model, in the real accelerate child process."""
+
+import json
+import math
+
+import pytest
+
+from tools.train import TrainSpec, loss_mask_audit, train
+from tunepilot import TunepilotError
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_model, tiny_data):
+    out = tmp_path_factory.mktemp("train") / "run"
+    events = []
+    first = train(TrainSpec(data=tiny_data, out=out, model=tiny_model, max_steps=4, eval_steps=2, lr=3e-3,
+                            max_length=512, logging_steps=1), progress=events.append)
+    return out, first, events
+
+
+def test_loss_finite_and_falling(trained):
+    out, result, events = trained
+    rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert len(losses) >= 4 and all(math.isfinite(x) for x in losses)
+    assert losses[-1] < losses[0]
+    assert result.steps == 4 and math.isfinite(result.eval_loss)
+    assert events and events[0]["event"] == "start"  # the parent saw the child's progress
+    for key in ("loss", "grad_norm", "lr", "tokens_per_s", "peak_rss_mb"):
+        assert any(key in r for r in rows), key
+    assert any("eval_loss" in r for r in rows)
+
+
+def test_outputs_written(trained):
+    out, result, _ = trained
+    assert (out / "adapter" / "adapter_config.json").exists()
+    assert (out / "adapter" / "adapter_model.safetensors").stat().st_size > 0
+    cfg = json.loads((out / "training_config.json").read_text())
+    assert cfg["method"] == "lora" and cfg["rank"] == 16 and cfg["max_steps"] == 4
+    audit = json.loads((out / "loss_mask_audit.json").read_text())
+    assert 0 < audit["trained_fraction"] < 0.6 and audit["masked_tokens"] > 0
+    assert result.tokens_per_s > 0 and result.peak_rss_mb > 0
+
+
+def test_resume_continues_step_count(trained):
+    out, first, _ = trained
+    assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    state = (out / "checkpoints" / "checkpoint-4")
+    assert (state / "optimizer.pt").exists() and (state / "scheduler.pt").exists()
+    assert any(p.name.startswith("rng_state") for p in state.iterdir())
+    cfg = json.loads((out / "training_config.json").read_text())
+    cfg.pop("model_path")
+    cfg["max_steps"] = 6
+    second = train(TrainSpec(**cfg))
+    assert second.resumed_from.endswith("checkpoint-4")
+    assert second.steps == 6
+    rows = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    starts = [r for r in rows if r["event"] == "start"]
+    assert [s["step"] for s in starts] == [0, 4]
+    steps_after = [r["step"] for r in rows[rows.index(starts[1]):] if r["event"] == "log" and "loss" in r]
+    assert steps_after == [5, 6]
+
+
+def test_audit_rejects_examples_truncated_to_nothing(tiny_model, tiny_data, tmp_path):
+    with pytest.raises(TunepilotError, match=r"train\.jsonl:1: no assistant tokens within max_length=40"):
+        loss_mask_audit(TrainSpec(data=tiny_data, out=tmp_path, model=tiny_model, max_length=40), tiny_model)
+
+
+def test_child_crash_is_reported_not_raised_through(tiny_model, tiny_data, tmp_path):
+    from tools.train import TrainFailed
+
+    with pytest.raises(TrainFailed) as e:
+        train(TrainSpec(data=tiny_data, out=tmp_path / "r", model=tiny_model, max_steps=2, precision="fp16",
+                        max_length=512))
+    assert e.value.returncode != 0 and (tmp_path / "r" / "train.log").exists()
