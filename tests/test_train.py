@@ -73,3 +73,16 @@ def test_child_crash_is_reported_not_raised_through(tiny_model, tiny_data, tmp_p
         train(TrainSpec(data=tiny_data, out=tmp_path / "r", model=tiny_model, max_steps=2, precision="fp16",
                         max_length=512))
     assert e.value.returncode != 0 and (tmp_path / "r" / "train.log").exists()
+
+
+@pytest.mark.parametrize("method", ["qlora", "full"])
+def test_qlora_and_full_train(method, tiny_model, tiny_data, tmp_path):
+    r = train(TrainSpec(data=tiny_data, out=tmp_path / method, model=tiny_model, method=method, max_steps=2,
+                        eval_steps=2, max_length=512))
+    assert r.steps == 2 and math.isfinite(r.train_loss)
+    if method == "qlora":
+        assert (r.adapter / "adapter_config.json").exists()
+        assert json.loads((r.adapter / "adapter_config.json").read_text())["r"] == 16
+    else:
+        assert r.adapter is None and (r.model_dir / "config.json").exists()
+        assert json.loads((tmp_path / method / "training_config.json").read_text())["lr"] == 2e-5

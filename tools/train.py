@@ -45,7 +45,8 @@ class TrainSpec(BaseModel):
     max_steps: int | None = Field(None, ge=1)  # --max-steps: overrides epochs
     batch_size: int | None = Field(None, ge=1)  # --batch-size: packed sequences per micro-batch; default 1 on CPU
     # (padding-free packing flattens a batch into one row, and CPU attention cost grows with its length), 4 on GPU
-    grad_accum: int = Field(4, ge=1)  # --grad-accum: effective batch = batch_size x grad_accum x processes
+    grad_accum: int = Field(2, ge=1)  # --grad-accum: effective batch = batch_size x grad_accum x processes; small
+    # data and a CPU budget favour more, smaller steps (2 packed 1024-token rows ~ 4-5 examples per step)
     lr: float = Field(1e-3, gt=0)  # --lr: LoRA on a small model tolerates a high rate; full FT wants ~2e-5
     rank: int = Field(16, ge=1)  # --rank: r=16 is seed 004's choice for a few hundred examples
     alpha: int | None = None  # --alpha: default 2 x rank

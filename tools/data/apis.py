@@ -1323,8 +1323,11 @@ ASK_REPLIES = ("I can {task}, but I need the {label} first. What value should I 
                "Sure - what is the {label}? The {fname} tool needs `{pname}`.",
                "To {task} I still need `{pname}` ({label}). Could you tell me?",
                "Which {label} should I use? Please give me a value for {pname}.")
-NO_TOOL_LEADS = ("None of the available tools covers this, but I can answer directly. ",
-                 "The offered tools don't fit this request, so I'll answer myself. ", "")
+# Near misses: the right move is to say no offered tool can do it, not to compute it "in the head"
+# (a small model cannot, and would learn to invent numbers).
+NO_TOOL_REPLIES = ("None of the available tools can {task}, so I can't give an exact answer.",
+                   "I don't have a tool to {task}. The offered tools do something else.",
+                   "Sorry, no available tool can {task}; please add one or ask something else.")
 
 
 def _camel(s: str) -> str:
@@ -1546,13 +1549,13 @@ def sample_api_record(rng: random.Random, agent_role: str, kind: str = "single",
     if kind == "no_tool":
         r = rng.random()
         if r < 0.35:  # near miss: a real task, but its tool is not offered
-            _, request, _, kwargs, result = _call_parts(f, rng)
-            answer, kw = _answer(f, kwargs, result, rng)
+            _, request, _, _, _ = _call_parts(f, rng)
+            answer = rng.choice(NO_TOOL_REPLIES).format(task=f.task)
             others = _pick_others(rng, _n_tools(rng), {f.id, *f.near}, f.module)
             return _record(rng, agent_role, "no_tool", f.id, _tools_with(rng, None, others),
-                           [{"role": "user", "content": request}, {"role": "assistant", "content": rng.choice(NO_TOOL_LEADS) + answer}], [kw], 0)
+                           [{"role": "user", "content": request}, {"role": "assistant", "content": answer}], [f.task], 0)
         if r < 0.5:  # small arithmetic
-            a, b = rng.randint(2, 99), rng.randint(2, 99)
+            a, b = rng.randint(2, 9), rng.randint(2, 9)  # single digits: a 135M model can add these
             word, op = rng.choice(ARITH)
             request, kw, avoid, fid = f"What is {a} {word} {b}?", str(op(a, b)), ARITH_AVOID, "arithmetic"
             answer = f"{a} {word} {b} is {kw}."

@@ -126,17 +126,17 @@ def run_snippet(sb, rng):
 
 def call_project_function(sb, rng):
     name, path = _fn(sb, rng)
-    mod = path.removesuffix(".py").replace("/", ".")
     example = {"clamp": "7, 0, 5", "mean": "[2, 4, 9]", "is_palindrome": "'level'", "word_count": "'to be or not'",
                "fizzbuzz": "9", "slugify": "'Tune Pilot Rocks'", "factorial": "6", "chunk": "[1, 2, 3, 4, 5], 2",
                "parse_version": "'3.10.2'", "merge_dicts": "{'a': 1}, {'b': 2}", "median": "[5, 1, 4, 2]",
                "celsius_to_f": "37"}
-    base = next(k for k in example if name.endswith(k))
-    code = f"from {mod} import {name}; print({name}({example[base]}))"
-    t = Trajectory(sb, _pick(rng, f"What does {name}({example[base]}) return in this project?",
-                             f"Call {name} with {example[base]} and tell me the result."))
-    out = t.call("run_python", code=code)
-    return t.answer(f"{name}({example[base]}) returns {out}.", out)
+    args = example[next(k for k in example if name.endswith(k))]
+    t = Trajectory(sb, _pick(rng, f"What does {name}({args}) return in this project?",
+                             f"Call {name} with {args} and tell me the result."))
+    loc = t.call("find_definition", symbol=name)  # the module path comes from the project, not from guessing
+    mod = loc.rsplit(":", 1)[0].removesuffix(".py").replace("/", ".")
+    out = t.call("run_python", code=f"from {mod} import {name}; print({name}({args}))")
+    return t.answer(f"{name}({args}) returns {out}.", out)
 
 
 # --- tester ------------------------------------------------------------------------------------

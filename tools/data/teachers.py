@@ -114,7 +114,7 @@ class SelfTeacher:
     def sample(self, sb, rng, role, kind):
         record, _ = self.template.sample(sb, rng, role, "task")
         first = record["messages"][:1]
-        reply = self.gen.generate([{"tools": record["tools"], "messages": first}], max_new_tokens=96)[0].text
+        reply = self.gen.generate([{"tools": record["tools"], "messages": first}], max_new_tokens=64)[0].text  # a call is short
         calls, errors = parse_tool_calls(reply)
         if errors or len(calls) != 1:
             return None, "self:no_valid_call"
