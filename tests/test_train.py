@@ -67,12 +67,19 @@ def test_audit_rejects_examples_truncated_to_nothing(tiny_model, tiny_data, tmp_
 
 
 def test_child_crash_is_reported_not_raised_through(tiny_model, tiny_data, tmp_path):
+    """Corrupt weights crash the training child for real; the caller gets a report, not a dead process."""
+    import shutil
+
     from tools.train import TrainFailed
 
+    broken = tmp_path / "broken-model"
+    shutil.copytree(tiny_model, broken)
+    (broken / "model.safetensors").write_bytes(b"\x00" * 100)
     with pytest.raises(TrainFailed) as e:
-        train(TrainSpec(data=tiny_data, out=tmp_path / "r", model=tiny_model, max_steps=2, precision="fp16",
-                        max_length=512))
+        train(TrainSpec(data=tiny_data, out=tmp_path / "r", model=str(broken), max_steps=2, max_length=512))
     assert e.value.returncode != 0 and (tmp_path / "r" / "train.log").exists()
+    assert "safetensors" in str(e.value).lower() or "error" in str(e.value).lower()
+    assert not (tmp_path / "r" / "result.json").exists()
 
 
 @pytest.mark.parametrize("method", ["qlora", "full"])

@@ -300,7 +300,7 @@ def mcnemar(base: list[bool], tuned: list[bool], seed: int = 0) -> dict:
         idx = [rng.randrange(len(base)) for _ in base]
         diffs.append(sum(tuned[i] - base[i] for i in idx) / len(base))
     diffs.sort()
-    return {"base_only": b, "tuned_only": c, "mcnemar_p": round(p, 6),
+    return {"base_only": b, "tuned_only": c, "mcnemar_p": float(f"{p:.6g}"),
             "diff": round((sum(tuned) - sum(base)) / len(base), 4),
             "diff_ci95": [round(diffs[49], 4), round(diffs[1949], 4)]}
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from transformers import TrainerCallback
 
 from tunepilot import TunepilotError
 
@@ -47,7 +48,7 @@ class TrainSpec(BaseModel):
     # (padding-free packing flattens a batch into one row, and CPU attention cost grows with its length), 4 on GPU
     grad_accum: int = Field(2, ge=1)  # --grad-accum: effective batch = batch_size x grad_accum x processes; small
     # data and a CPU budget favour more, smaller steps (2 packed 1024-token rows ~ 4-5 examples per step)
-    lr: float = Field(1e-3, gt=0)  # --lr: LoRA on a small model tolerates a high rate; full FT wants ~2e-5
+    lr: float | None = Field(None, gt=0)  # --lr: default 1e-3 for LoRA/QLoRA (small models take a high rate), 2e-5 full
     rank: int = Field(16, ge=1)  # --rank: r=16 is seed 004's choice for a few hundred examples
     alpha: int | None = None  # --alpha: default 2 x rank
     dropout: float = Field(0.0, ge=0, lt=1)  # --dropout: 0 is common (seed 002) and ~30 % faster on CPU; raise it against overfitting
@@ -69,9 +70,9 @@ class TrainSpec(BaseModel):
     resume: bool = True  # continue from the last checkpoint in out/checkpoints if present
 
     @model_validator(mode="after")
-    def _check(self):
-        if self.method == "full" and self.lr > 1e-4:
-            self.lr = 2e-5  # the LoRA default would wreck a full fine-tune
+    def _default_lr(self):
+        if self.lr is None:
+            self.lr = 2e-5 if self.method == "full" else 1e-3  # a LoRA rate would wreck a full fine-tune
         return self
 
 
@@ -229,7 +230,7 @@ def recipe_main(config_path: str) -> None:
 
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, EarlyStoppingCallback, TrainerCallback, set_seed
+    from transformers import AutoModelForCausalLM, EarlyStoppingCallback, set_seed
     from trl import SFTConfig, SFTTrainer
 
     from tools.data.io import load_split
@@ -354,13 +355,7 @@ def _cpu_trainer():
     return CPUSFTTrainer
 
 
-def _metrics_callback_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class MetricsLog(_metrics_callback_base()):
+class MetricsLog(TrainerCallback):
     """Appends one JSON line per log/eval event to metrics.jsonl (flushed each time)."""
 
     def __init__(self, path: Path):
