@@ -8,6 +8,6 @@ setup: .venv/.tunepilot-installed
 demo: setup
 	bash scripts/demo.sh
 test: setup
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q --durations=15
 bench: setup
 	.venv/bin/python benchmarks/train_throughput.py
