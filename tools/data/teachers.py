@@ -17,6 +17,7 @@ import random
 from tools.data import apis
 from tools.data.sandbox import CATALOG, Sandbox, schema
 from tools.data.tasks import ROLE_TASKS, Trajectory, ask_record, no_tool_record
+from tools.data.validate import call_errors
 from tunepilot import TunepilotError
 from tunepilot.chat import parse_tool_calls
 
@@ -74,16 +75,12 @@ class OpenAITeacher:
             assert isinstance(request, str) and isinstance(calls, list) and calls
         except Exception:
             return None, "openai:unparseable_reply"
-        t = Trajectory(sb, request)
         for c in calls:
             if not isinstance(c, dict) or c.get("name") not in names or not isinstance(c.get("arguments"), dict):
                 return None, "openai:bad_call"
-            t.used.append(c["name"])
         rec = {"tools": tools, "messages": [{"role": "user", "content": request}] + [
             {"role": "assistant", "content": "", "tool_calls": [{"id": f"call_{i}", "type": "function", "function": {
                 "name": c["name"], "arguments": json.dumps(c["arguments"])}}]} for i, c in enumerate(calls)]}
-        from tools.data.validate import call_errors
-
         if call_errors(rec):  # validate before executing anything the endpoint wrote
             return None, "schema_invalid"
         t = Trajectory(sb, request)
@@ -121,8 +118,6 @@ class SelfTeacher:
         call = calls[0]
         rec = {"tools": record["tools"], "messages": first + [{"role": "assistant", "content": "", "tool_calls": [
             {"id": "call_0", "type": "function", "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])}}]}]}
-        from tools.data.validate import call_errors
-
         if call_errors(rec):
             return None, "self:schema_invalid"
         t = Trajectory(sb, first[0]["content"])
