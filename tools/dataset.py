@@ -11,19 +11,17 @@ tools. Every record passes the same validators, whatever the teacher (tools/data
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tools.data import apis, tasks, teachers
+from tools.data import teachers
 from tools.data.sandbox import Sandbox
-from tools.data.io import load_split, split_by_role, write_splits  # noqa: F401
+from tools.data.io import split_by_role, write_splits
 from tools.data.validate import ContaminationGuard, Deduper, call_errors, count_by, stats, token_length
 from tunepilot import TunepilotError
 
@@ -140,7 +138,7 @@ def import_dataset(path: Path, fmt: str, out: Path, seed: int = 0) -> DatasetCar
     from tools.data.importers import import_file
 
     records = import_file(path, fmt)  # raises file:line: reason before anything is written
-    for i, r in enumerate(records):
+    for r in records:
         r["meta"].setdefault("agent_role", "imported")
     splits = split_by_role(records, random.Random(seed))
     meta = {"source": str(path), "format": fmt, "n": len(records), "splits": {k: len(v) for k, v in splits.items()},
