@@ -42,3 +42,10 @@ def tiny_data(tmp_path_factory, tiny_model) -> Path:
     out = tmp_path_factory.mktemp("data") / "agentic"
     generate_dataset(DatasetSpec(out=out, n=60, seed=1, model=tiny_model))
     return out
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path, monkeypatch):
+    """Runs and the outcome memory of each test live in its temp folder (the model cache is shared)."""
+    monkeypatch.setenv("TUNEPILOT_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("TUNEPILOT_MEMORY", str(tmp_path / "memory.sqlite"))

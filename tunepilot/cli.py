@@ -5,6 +5,8 @@
     tunepilot train --data data/agentic --out out/a1 --max-steps 60
     tunepilot eval --data data/agentic --adapter out/a1/adapter --compare-base --limit 30
     tunepilot eval --suite bfcl:simple_python --adapter out/a1/adapter --limit 50 --compare-base
+    tunepilot run "Make SmolLM2 better at calling coding tools: at least 90% success, under 5 s per answer"
+    tunepilot runs; tunepilot show RUN; tunepilot approve RUN; tunepilot reject RUN --why TEXT
 
 Every command takes --json (one JSON object on stdout). Bad input exits 2 with a one-line error.
 """
@@ -80,6 +82,35 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--max-new-tokens", type=int, default=192)
     e.add_argument("--out", type=Path, help="also write the full report (with per-item outputs) here")
     e.add_argument("--json", action="store_true")
+
+    r = sub.add_parser("run", help="the autopilot: a goal in words -> data -> train -> evaluate -> decision")
+    r.add_argument("goal")
+    r.add_argument("--model", help="base model (embedded name, HF id or local folder); overrides the goal's")
+    r.add_argument("--planner", choices=["playbook", "llm"], default="playbook")
+    r.add_argument("--base-url", help="OpenAI-compatible endpoint for --planner llm (key: $OPENAI_API_KEY)")
+    r.add_argument("--llm-model", default="gpt-4o-mini", help="model name at --base-url")
+    r.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    r.add_argument("--max-iterations", type=int)
+    r.add_argument("--max-minutes", type=float, help="wall-time budget")
+    r.add_argument("--n-examples", type=int, help="examples to generate")
+    r.add_argument("--max-steps", type=int, help="cap training steps per iteration (quick trials)")
+    r.add_argument("--eval-limit", type=int, help="test items scored per iteration")
+    r.add_argument("--run-id", help="name the run (letters, digits, . _ -)")
+    r.add_argument("--runs-dir", type=Path, help="where runs live (default ./runs or $TUNEPILOT_RUNS)")
+    r.add_argument("--json", action="store_true")
+    ls = sub.add_parser("runs", help="list runs")
+    ls.add_argument("--runs-dir", type=Path)
+    ls.add_argument("--json", action="store_true")
+    for name, text in (("show", "print a run's journal"), ("approve", "approve a deploy decision"),
+                       ("reject", "reject a run")):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("run_id")
+        c.add_argument("--runs-dir", type=Path)
+        c.add_argument("--json", action="store_true")
+        if name == "reject":
+            c.add_argument("--why", required=True)
+        if name in ("approve", "reject"):
+            c.add_argument("--who", help="who decides (default: the login name)")
     return p
 
 
@@ -144,7 +175,38 @@ def _run(args, console) -> dict:
         console.evaluated(report)
         return {k: v for k, v in report.items() if k != "items"} | (
             {"base": _no_items(report["base"]), "tuned": _no_items(report["tuned"])} if "base" in report else {})
+    if args.cmd in ("run", "runs", "show", "approve", "reject"):
+        return _agent(args, console)
     raise TunepilotError(f"unknown command {args.cmd}")
+
+
+def _agent(args, console) -> dict:
+    from agent import run as runs
+
+    if args.cmd == "run":
+        overrides = {k: v for k, v in (("budget.max_iterations", args.max_iterations),
+                                       ("budget.max_wall_s", args.max_minutes and args.max_minutes * 60),
+                                       ("dataset.n_examples", args.n_examples),
+                                       ("training_config.max_steps", args.max_steps),
+                                       ("evaluation.limit", args.eval_limit)) if v is not None}
+        with console.training() as on_train:
+            result = runs.start(args.goal, model=args.model, planner=args.planner, base_url=args.base_url,
+                                llm_model=args.llm_model, api_key_env=args.api_key_env, overrides=overrides,
+                                runs=args.runs_dir, run_id=args.run_id, progress=on_train, echo=console.event)
+        console.decided(result)
+        return result
+    if args.cmd == "runs":
+        rows = runs.list_runs(args.runs_dir)
+        console.runs(rows)
+        return {"runs": rows}
+    if args.cmd == "show":
+        folder, dec = runs.load(args.run_id, args.runs_dir)
+        events = [json.loads(line) for line in (folder / "journal.jsonl").read_text().splitlines() if line.strip()]
+        console.markdown((folder / "journal.md").read_text())
+        return {"run_id": args.run_id, "decision": dec, "events": events}
+    if args.cmd == "approve":
+        return runs.approve(args.run_id, args.who, args.runs_dir)
+    return runs.reject(args.run_id, args.why, args.who, args.runs_dir)
 
 
 def _no_items(r: dict) -> dict:

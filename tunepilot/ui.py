@@ -82,5 +82,53 @@ class Console:
                          f"McNemar p = {c['mcnemar_p']:.4g}")
 
 
+    # --- the agent ---------------------------------------------------------------------------
+    def event(self, e: dict) -> None:
+        """One line per journal event while a run goes."""
+        if self.quiet or e["kind"] == "tool_start":
+            return
+        line = f"[dim]{e['seq']:>3}[/] {e['actor']} [bold]{e['kind']}[/]"
+        if e.get("tool"):
+            line += f" {e['tool']}"
+        if e.get("decision"):
+            line += f" -> [bold]{e['decision'].upper()}[/]"
+        out = e.get("output")
+        if isinstance(out, dict):
+            keys = ("splits", "steps", "train_loss", "eval_loss", "tokens_per_s", "peak_memory_gb", "wall_s",
+                    "success_rate", "latency_avg_s", "memory_gb", "training_time", "peak_memory")
+            line += "  " + ", ".join(f"{k} {_fmt(out[k])}" for k in keys if k in out)
+        if e.get("rationale"):
+            line += f"\n      [italic]{e['rationale'][:400]}[/]"
+        self.c.print(line)
+
+    def decided(self, r: dict) -> None:
+        if self.quiet:
+            return
+        color = {"deploy": "green", "iterate": "yellow", "abort": "red"}[r["decision"]]
+        self.c.print(f"[bold {color}]{r['decision'].upper()}[/] after {r['iterations']} iteration(s), "
+                     f"{r['elapsed_s'] / 60:.1f} min — run {r['run_id']}")
+        for reason in r["reasons"]:
+            self.c.print(f"  - {reason}")
+        if r.get("next_step"):
+            self.c.print(f"  next: {r['next_step']}")
+        self.c.print(f"  journal: {r['folder']}/journal.md   (tunepilot show {r['run_id']})")
+
+    def runs(self, rows: list[dict]) -> None:
+        if self.quiet:
+            return
+        t = Table(title="runs")
+        for col in ("run_id", "decision", "status", "model", "goal"):
+            t.add_column(col)
+        for r in rows:
+            t.add_row(*[str(r.get(c) or "-")[:60] for c in ("run_id", "decision", "status", "model", "goal")])
+        self.c.print(t)
+
+    def markdown(self, text: str) -> None:
+        if not self.quiet:
+            from rich.markdown import Markdown
+
+            self.c.print(Markdown(text))
+
+
 def _fmt(v) -> str:
     return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)

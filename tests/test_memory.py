@@ -1,0 +1,137 @@
+"""memory/store.py: a real SQLite file under a temp TUNEPILOT_HOME; no torch, no network."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from contextlib import closing
+
+import pytest
+
+from memory.store import SCHEMA_VERSION, Memory, detect_hardware, hardware_key
+
+MODEL = "smollm2-135m-instruct"
+CPU = {"device": "cpu", "cpus": 2, "ram_gb": 23.4, "gpus": 0, "gpu_name": None, "vram_gb": None}
+GPU = {"device": "cuda", "cpus": 16, "ram_gb": 128.0, "gpus": 1, "gpu_name": "NVIDIA H100 80GB HBM3", "vram_gb": 79.1}
+
+
+def cfg(batch_size: int, rank: int = 16, lr: float = 1e-3) -> dict:
+    return {"method": "lora", "batch_size": batch_size, "grad_accum": 2, "lr": lr, "rank": rank,
+            "targets": "attn+mlp", "max_length": 1024, "epochs": 1.0}
+
+
+@pytest.fixture
+def mem(tmp_path, monkeypatch) -> Memory:
+    monkeypatch.setenv("TUNEPILOT_HOME", str(tmp_path))
+    return Memory()
+
+
+@pytest.fixture
+def seeded(mem) -> Memory:
+    """r-a: ok at batch 4 (0.80); r-b: OOM at batch 8; r-c: ok at batch 2, rank 32 (0.87)."""
+    mem.record("r-a", MODEL, CPU, cfg(4), {"success_rate": 0.80, "tokens_per_s": 400.0}, "ok")
+    mem.record("r-b", MODEL, CPU, cfg(8), {}, "oom",
+               failures=[{"fault": "oom", "fix": "halve batch_size", "fixed": True}])
+    mem.record("r-c", MODEL, CPU, cfg(2, rank=32, lr=5e-4), {"success_rate": 0.87, "tokens_per_s": 380.0}, "ok")
+    return mem
+
+
+def test_db_lands_under_tunepilot_home(mem, tmp_path):
+    assert mem.path == tmp_path / "memory.sqlite"
+    assert mem.path.exists()
+    with closing(sqlite3.connect(mem.path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_hardware_key():
+    assert hardware_key(CPU) == "cpu:2c/23GB"
+    assert hardware_key(GPU) == "cuda:1xNVIDIA H100 80GB HBM3/79GB"
+
+
+def test_detect_hardware_without_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+    hw = detect_hardware()
+    assert hw["device"] == "cpu" and hw["cpus"] >= 1 and hw["ram_gb"] > 0
+    assert hardware_key(hw).startswith("cpu:")
+
+
+def test_starting_point_picks_best_config_and_batch_bounds(seeded):
+    sp = seeded.starting_point(MODEL, CPU)
+    assert sp["config"] == cfg(2, rank=32, lr=5e-4)
+    assert sp["success_rate"] == 0.87
+    assert sp["max_ok_batch_size"] == 4
+    assert sp["min_oom_batch_size"] == 8
+    assert sp["tokens_per_s"] == 380.0  # latest ok run
+    assert sp["source"] == ["r-a", "r-b", "r-c"]
+    assert sp["rows"] == [1, 2, 3]
+    assert sp["why"] == ("run r-c reached 0.87 success with lora rank 32, lr 0.0005; "
+                         "batch 4 fit (r-a), batch 8 OOMed (r-b)")
+
+
+def test_starting_point_ties_go_to_newest(mem):
+    mem.record("r-old", MODEL, CPU, cfg(1, rank=8), {"success_rate": 0.9}, "ok")
+    mem.record("r-new", MODEL, CPU, cfg(1, rank=16), {"success_rate": 0.9}, "ok")
+    assert mem.starting_point(MODEL, CPU)["config"]["rank"] == 16
+
+
+def test_starting_point_other_hardware_or_model_is_none(seeded):
+    assert seeded.starting_point(MODEL, GPU) is None
+    assert seeded.starting_point("qwen2.5-0.5b-instruct", CPU) is None
+
+
+def test_starting_point_with_only_ooms_keeps_batch_knowledge(mem):
+    mem.record("r-x", MODEL, GPU, cfg(16), {}, "oom")
+    sp = mem.starting_point(MODEL, GPU)
+    assert sp["config"] is None and sp["max_ok_batch_size"] is None and sp["min_oom_batch_size"] == 16
+    assert sp["why"] == "no run trained ok yet; batch 16 OOMed (r-x)"
+
+
+def test_fixes_ranked_by_frequency(mem):
+    mem.record("r-1", MODEL, CPU, cfg(8), {}, "oom", failures=[
+        {"fault": "oom", "fix": "gradient_checkpointing", "fixed": False},
+        {"fault": "oom", "fix": "halve batch_size", "fixed": True}])
+    mem.record("r-2", MODEL, CPU, cfg(8), {}, "oom", failures=[{"fault": "oom", "fix": "qlora", "fixed": True}])
+    mem.record("r-3", MODEL, GPU, cfg(8), {}, "oom", failures=[{"fault": "oom", "fix": "halve batch_size", "fixed": True}])
+    mem.record("r-4", MODEL, CPU, cfg(4), {}, "nan", failures=[{"fault": "nan", "fix": "lower lr", "fixed": True}])
+
+    assert [(f["fix"], f["count"]) for f in mem.fixes("oom")] == [("halve batch_size", 2), ("qlora", 1)]
+    assert mem.fixes("oom")[0]["runs"] == ["r-1", "r-3"]
+    # per machine: ties go to the most recent
+    assert [f["fix"] for f in mem.fixes("oom", hardware_key(CPU))] == ["qlora", "halve batch_size"]
+    assert mem.fixes("nan") == [{"fix": "lower lr", "count": 1, "runs": ["r-4"]}]
+    assert mem.fixes("disk_full") == []
+
+
+def test_history_newest_first_and_filtered(seeded):
+    seeded.record("r-g", MODEL, GPU, cfg(16), {"success_rate": 0.9}, "ok")
+    assert [h["run_id"] for h in seeded.history()] == ["r-g", "r-c", "r-b", "r-a"]
+    assert [h["run_id"] for h in seeded.history(hardware_key=hardware_key(CPU), limit=2)] == ["r-c", "r-b"]
+    assert seeded.history(model="other") == []
+    oom = seeded.history(model=MODEL)[2]
+    assert oom["outcome"] == "oom" and oom["config"]["batch_size"] == 8 and oom["hardware"] == CPU
+    assert oom["failures"] == [{"fault": "oom", "fix": "halve batch_size", "fixed": True}]
+    assert oom["time"].endswith("+00:00")
+
+
+def test_survives_reopen(seeded):
+    again = Memory(seeded.path)
+    assert again.starting_point(MODEL, CPU)["max_ok_batch_size"] == 4
+    assert len(again.history()) == 3
+
+
+def test_failed_record_leaves_no_row(seeded):
+    with pytest.raises(TypeError):
+        seeded.record("r-bad", MODEL, CPU, cfg(4), {"success_rate": object()}, "ok")
+    with pytest.raises(KeyError):  # the run row is already inserted when the bad failure entry is reached
+        seeded.record("r-bad", MODEL, CPU, cfg(4), {}, "oom", failures=[{"fault": "oom"}])
+    assert [h["run_id"] for h in seeded.history()] == ["r-c", "r-b", "r-a"]
+    with closing(sqlite3.connect(seeded.path)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 1
+    assert seeded.record("r-d", MODEL, CPU, cfg(4), {}, "ok") == 4  # no gap: nothing was written
+
+
+def test_explicit_path(tmp_path):
+    m = Memory(tmp_path / "sub" / "m.sqlite")
+    m.record("r-1", MODEL, CPU, cfg(1), {}, "ok")
+    assert (tmp_path / "sub" / "m.sqlite").exists()
