@@ -16,6 +16,7 @@ import os
 from typing import Literal
 
 from pydantic import BaseModel
+from pydantic_ai import Agent, ModelRetry, RunContext
 
 from agent.planner import PlaybookPlanner
 from agent.schemas import Decision
@@ -59,8 +60,6 @@ def openai_model(base_url: str | None, model_name: str, api_key_env: str = "OPEN
 
 
 def build_agent(model):
-    from pydantic_ai import Agent, ModelRetry, RunContext
-
     agent = Agent(model, deps_type=Toolbox, output_type=PlannerVerdict, retries=3,
                   instructions=(prompts_dir() / "planner.md").read_text())
 

@@ -1,0 +1,130 @@
+"""The resource estimator: parameter count against transformers, monotonicity, time arithmetic, and the
+calibration runs measured on 2 CPU cores (pure arithmetic; nothing trains here)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agent.estimate import (
+    PACK_FILL,
+    adapter_params,
+    estimate,
+    model_shape,
+    param_counts,
+)
+from agent.schemas import TrainingConfig
+
+SMOLLM2 = {  # SmolLM2-135M-Instruct's config.json, the fields that shape it
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
+    "num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
+    "vocab_size": 49152, "tie_word_embeddings": True, "attention_bias": False, "mlp_bias": False,
+    "max_position_embeddings": 8192,
+}
+
+# Peak RSS (result.json's peak_rss_mb) of `tunepilot train` on SmolLM2-135M-Instruct, LoRA r16 attn+mlp, batch 1,
+# grad_accum 2, on 2 CPU cores: (config, n_train_tokens, trained_fraction from loss_mask_audit.json, MB measured)
+CALIBRATION = [
+    (TrainingConfig(max_length=1024), 100_017, 0.147, 5948),  # `make demo`: 1 epoch, 52 steps, 554 s, 178 tokens/s
+    (TrainingConfig(max_length=1024, max_steps=3), 20_030, 0.137, 3037),  # 60 generated examples, --max-steps 3
+    (TrainingConfig(max_length=768, max_steps=3), 20_030, 0.137, 2282),
+    (TrainingConfig(max_length=1024, max_steps=3, gradient_checkpointing=True), 20_030, 0.137, 1962),
+]
+
+
+@pytest.fixture
+def smollm2(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(SMOLLM2))
+    return tmp_path
+
+
+def _est(path, n_tokens=100_000, **cfg):
+    return estimate(path, TrainingConfig(**cfg), n_train_tokens=n_tokens)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_parameter_count_matches_transformers(smollm2, tied):
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    (smollm2 / "config.json").write_text(json.dumps(SMOLLM2 | {"tie_word_embeddings": tied}))
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(smollm2))
+    real = sum(p.numel() for p in model.parameters())
+    counted = sum(param_counts(model_shape(smollm2)).values())
+    assert abs(counted - real) / real < 0.01, (counted, real)
+
+
+SMOLLM2_17B = SMOLLM2 | {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 24,
+                         "num_attention_heads": 32, "num_key_value_heads": 32}  # head_dim 64 still
+
+
+@pytest.mark.parametrize("config,device", [(SMOLLM2, "cpu"), (SMOLLM2_17B, "cpu"), (SMOLLM2_17B, "cuda")])
+def test_memory_orders_qlora_lora_full(tmp_path, config, device):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    q, lo, f = (estimate(tmp_path, TrainingConfig(method=m), n_train_tokens=100_000, device=device).peak_memory_gb
+                for m in ("qlora", "lora", "full"))
+    assert q < lo < f, (q, lo, f)
+    # (SmolLM2-135M on a GPU, 4 x 1024 tokens a micro-batch: full < LoRA, whose adapter inputs add more
+    # activations than the 0.75 GB of gradients and AdamW states a full fine-tune adds; the estimate says so)
+
+
+def test_adapter_scales_with_rank(smollm2):
+    r16, r32 = _est(smollm2, rank=16), _est(smollm2, rank=32)
+    assert r32.breakdown_gb["adapter"] == pytest.approx(2 * r16.breakdown_gb["adapter"], rel=1e-3)
+    s = model_shape(smollm2)
+    assert adapter_params(s, 32, "attn+mlp") == 2 * adapter_params(s, 16, "attn+mlp")
+    assert adapter_params(s, 16, "attn") < adapter_params(s, 16, "attn+mlp")
+    assert adapter_params(s, 16, "attn+mlp") == 4_884_480  # what PEFT reports trainable for SmolLM2
+
+
+def test_gradient_checkpointing_lowers_activations(smollm2):
+    plain, ckpt = _est(smollm2), _est(smollm2, gradient_checkpointing=True)
+    assert ckpt.breakdown_gb["activations"] < plain.breakdown_gb["activations"] / 5
+    assert ckpt.peak_memory_gb < plain.peak_memory_gb
+    assert ckpt.training_time_s > plain.training_time_s  # the recomputed forward
+
+
+def test_max_steps_bounds_time(smollm2):
+    epoch = _est(smollm2, n_tokens=1_000_000)
+    short = _est(smollm2, n_tokens=1_000_000, max_steps=3)
+    assert short.training_time_s < epoch.training_time_s / 10
+    given = estimate(smollm2, TrainingConfig(max_steps=3, max_length=512, grad_accum=4, batch_size=2),
+                     n_train_tokens=1_000_000, tokens_per_s=100.0)
+    assert given.training_time_s == pytest.approx(3 * 2 * 4 * 512 * PACK_FILL / 100.0, rel=1e-3)
+
+
+def test_given_throughput_sets_time(smollm2):
+    r = estimate(smollm2, TrainingConfig(epochs=2), n_train_tokens=50_000, tokens_per_s=250.0, basis="memory store: r7")
+    assert r.training_time_s == pytest.approx(2 * 50_000 / 250.0, rel=1e-3)  # its evaluations are in the rate
+    assert r.training_time == "6.7 min" and r.basis.startswith("memory store: r7")
+    default = _est(smollm2, n_tokens=50_000)
+    assert "GFLOP/s" in default.basis and "measured" in default.basis
+
+
+def test_resources_fields(smollm2):
+    cpu = _est(smollm2)
+    assert cpu.device == "cpu" and cpu.gpu_memory.endswith("(host RAM, CPU-only)")
+    keys = {"weights", "adapter", "gradients", "optimizer", "activations", "logits", "runtime"}
+    assert keys <= set(cpu.breakdown_gb)
+    assert cpu.peak_memory_gb == pytest.approx(sum(cpu.breakdown_gb.values()), abs=0.01)
+    assert 0.1 < cpu.storage_gb < 0.2  # adapter + 2 checkpoints (adapter + AdamW states): 148 MB measured
+    gpu = estimate(smollm2, TrainingConfig(), n_train_tokens=100_000, device="cuda", gpus=2)
+    assert gpu.device == "cuda" and "per GPU" in gpu.gpu_memory and "assumed" in gpu.basis
+    assert "allocator" not in gpu.breakdown_gb
+    lower = estimate(smollm2, TrainingConfig(), n_train_tokens=100_000, runtime_overhead_gb=0.3)
+    assert lower.breakdown_gb["runtime"] == 0.3 and lower.peak_memory_gb < cpu.peak_memory_gb
+    with pytest.raises(ValueError, match="device="):
+        estimate(smollm2, TrainingConfig(), n_train_tokens=1, device="tpu")
+
+
+@pytest.mark.parametrize("cfg,n_tokens,trained_fraction,measured_mb", CALIBRATION)
+def test_calibration_within_15_percent(smollm2, cfg, n_tokens, trained_fraction, measured_mb):
+    r = estimate(smollm2, cfg, n_train_tokens=n_tokens, trained_fraction=trained_fraction)
+    assert abs(r.peak_memory_gb * 1024 - measured_mb) / measured_mb < 0.15, (r.peak_memory_gb * 1024, measured_mb)
+
+
+def test_calibration_time(smollm2):
+    r = estimate(smollm2, CALIBRATION[0][0], n_train_tokens=100_017, trained_fraction=0.147)
+    assert abs(r.training_time_s - 554) / 554 < 0.15  # the demo epoch took 554 s at 178 tokens/s

@@ -1,0 +1,86 @@
+"""`tunepilot run` end to end on the tiny model: real data, real training child, real evaluation
+subprocess; decision, journal, approve / reject, schema validation of what was written."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from agent import run as runs
+from agent.schemas import validate_file
+from tunepilot import TunepilotError
+
+QUICK = {"dataset.n_examples": 40, "training_config.max_steps": 2, "evaluation.limit": 4}
+
+
+def _events(folder):
+    return [json.loads(line) for line in (folder / "journal.jsonl").read_text().splitlines()]
+
+
+def test_run_reaches_deploy_then_approve(tiny_model):
+    # bars the random tiny model can pass: what is tested is the loop, the journal and the approval
+    over = QUICK | {"criteria.min_success": 0.0, "criteria.iterate_success": 0.0,
+                    "criteria.max_latency_s": 600, "criteria.iterate_latency_s": 700, "criteria.max_memory_gb": 100}
+    r = runs.start("make it better at tool calls", model=tiny_model, overrides=over, run_id="t-deploy")
+    folder = runs.run_dir("t-deploy")
+    assert r["decision"] == "deploy" and r["status"] == "awaiting_approval" and r["iterations"] == 1
+    validate_file("request", folder / "request.json")
+    validate_file("plan", folder / "plan.json")
+    plan = json.loads((folder / "plan.json").read_text())
+    assert "tunepilot train" in plan["training_script"] and plan["estimated_resources"]["peak_memory_gb"] > 0
+    kinds = [e["kind"] for e in _events(folder)]
+    assert kinds[:2] == ["goal", "request"] and "decision" in kinds and kinds[-1] == "finished"
+    assert [e["seq"] for e in _events(folder)] == list(range(1, len(kinds) + 1))
+    dec = next(e for e in _events(folder) if e["kind"] == "decision")
+    assert dec["decision"] == "deploy" and "success" in dec["rationale"]
+    train = next(e for e in _events(folder) if e.get("tool") == "train" and e["kind"] == "tool")
+    assert train["output"]["steps"] == 2 and train["output"]["estimate"]["memory_error_pct"] is not None
+    md = (folder / "journal.md").read_text()
+    assert "Decision: DEPLOY" in md and "make it better at tool calls" in md
+
+    out = runs.approve("t-deploy", who="alice")
+    assert out["status"] == "approved" and out["approved_by"] == "alice"
+    bundle = folder / "deploy"
+    assert (bundle / "adapter" / "adapter_config.json").exists() and (bundle / "SHA256SUMS").read_text().count("\n") >= 3
+    assert _events(folder)[-2]["kind"] == "approval" and _events(folder)[-2]["actor"] == "user:alice"
+    with pytest.raises(TunepilotError, match="already approved"):
+        runs.approve("t-deploy")
+    # the memory store learned from it
+    from memory.store import Memory
+    assert Memory().history()[0]["run_id"] == "t-deploy"
+
+
+def test_run_iterates_with_the_playbook_then_stops_at_budget(tiny_model):
+    # success 0 falls in a [0, 0.01) iterate band: the playbook changes one thing per iteration
+    over = QUICK | {"criteria.min_success": 0.01, "criteria.iterate_success": 0.0, "criteria.max_latency_s": 600,
+                    "criteria.iterate_latency_s": 700, "criteria.max_memory_gb": 100, "budget.max_iterations": 2}
+    r = runs.start("tool calls please", model=tiny_model, overrides=over, run_id="t-iter")
+    folder = runs.run_dir("t-iter")
+    assert r["decision"] == "iterate" and r["iterations"] == 2 and "budget" in r["next_step"]
+    ev = _events(folder)
+    step = next(e for e in ev if e["kind"] == "iterate")
+    assert step["input"]["rule"] in ("more_epochs", "raise_rank") and step["rationale"]
+    assert (folder / "artifacts" / "iter-2" / "train" / "adapter").exists()
+    assert json.loads((folder / "artifacts" / "iter-2" / "plan.json").read_text())["iteration"] == 2
+    with pytest.raises(TunepilotError, match="not deploy"):
+        runs.approve("t-iter")
+    assert runs.reject("t-iter", "not good enough", who="bob")["status"] == "rejected"
+    assert _events(folder)[-1]["kind"] == "rejection"
+
+
+def test_cli_run_json_and_show(tiny_model, tmp_path):
+    cmd = [sys.executable, "-m", "tunepilot.cli", "run", "SmolLM2 tool calls, at least 90% success, under 5 s",
+           "--model", tiny_model, "--n-examples", "40", "--max-steps", "1", "--eval-limit", "3", "--run-id", "t-cli",
+           "--json"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    assert out["run_id"] == "t-cli" and out["decision"] == "abort"  # a random model cannot reach 90 %
+    assert "Qwen" in out["next_step"]
+    p = subprocess.run([sys.executable, "-m", "tunepilot.cli", "show", "t-cli", "--json"], capture_output=True, text=True)
+    assert p.returncode == 0 and json.loads(p.stdout)["decision"]["decision"] == "abort"
+    p = subprocess.run([sys.executable, "-m", "tunepilot.cli", "approve", "t-cli"], capture_output=True, text=True)
+    assert p.returncode == 2 and "not deploy" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "tunepilot.cli", "show", "../etc"], capture_output=True, text=True)
+    assert p.returncode == 2 and "run id" in p.stderr
