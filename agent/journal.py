@@ -22,7 +22,7 @@ from pathlib import Path
 from tunepilot import TunepilotError
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
-SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)", re.I)
+SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|authorization|bearer|(^|[_-])token$)", re.I)  # not max_tokens
 SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{8,}|hf_[A-Za-z0-9]{8,})")
 
 

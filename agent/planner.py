@@ -20,7 +20,10 @@ class PlaybookPlanner:
     def run(self, tb: Toolbox) -> Decision:
         if tb.data is None:
             tb.generate_data(DataArgs())
-        used: dict[str, int] = {}
+        used: dict[str, int] = {}  # rules already applied (a resumed run counts the journaled ones)
+        for e in tb.journal.events:
+            if e["kind"] == "iterate":
+                used[e["input"]["rule"]] = used.get(e["input"]["rule"], 0) + 1
         args = TrainArgs()
         while True:
             if tb.trained is None or (tb.decisions and len(tb.decisions) >= tb.iteration):

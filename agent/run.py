@@ -41,6 +41,7 @@ def start(goal: str, *, model: str | None = None, planner: str = "playbook", bas
     journal = Journal(folder)
     journal.echo = echo
     journal.log("user", "goal", input={"goal": goal, "model": model, "planner": planner, "base_url": base_url,
+                                        "llm_model": llm_model, "api_key_env": api_key_env,
                                         "overrides": overrides or {}})
     hw = detect_hardware()
     llm = None
@@ -59,12 +60,58 @@ def start(goal: str, *, model: str | None = None, planner: str = "playbook", bas
     validate_file("request", folder / "request.json")
     journal.log("system", "request", tool=f"goal_to_request:{how}",
                 output={"base_model": request.base_model, "criteria": request.criteria.model_dump(),
-                        "budget": request.budget.model_dump(), "hardware": hw},
-                rationale="assumptions: " + "; ".join(request.assumptions))
+                        "budget": request.budget.model_dump(), "hardware": hw, "assumptions": request.assumptions},
+                rationale=f"goal read by the {how} parser: "
+                          f"{sum(a.startswith('stated') for a in request.assumptions)} values stated, "
+                          f"{sum(a.startswith('assumed') for a in request.assumptions)} assumed (listed below)")
     if start_point:
         journal.log("system", "memory", output={k: v for k, v in start_point.items() if k != "config"},
                     rationale=f"starting point from memory: {start_point['why']}")
     tb = Toolbox(folder, request, journal, actor=f"planner:{planner}", progress=progress, memory=memory, hardware=hw)
+    if planner == "llm":
+        from agent.llm_planner import LLMPlanner
+
+        decision = LLMPlanner(llm).run(tb)
+    else:
+        from agent.planner import PlaybookPlanner
+
+        decision = PlaybookPlanner().run(tb)
+    return finish(folder, journal, decision, tb)
+
+
+def resume(run_id: str, runs: Path | None = None, progress=None, echo=None) -> dict:
+    """Continue a run that was interrupted (kill -9, power loss): finished steps are not redone,
+    a cut-off training continues from its last checkpoint, the journal's sequence continues."""
+    from agent.goal import goal_to_request
+    from agent.schemas import Request
+    from memory.store import Memory, detect_hardware
+
+    folder, dec = load(run_id, runs)
+    if dec:
+        raise TunepilotError(f"run {run_id}: already finished ({dec['decision']}, {dec['status']}); nothing to resume")
+    journal = Journal(folder, echo=echo)
+    goal = journal.events[0]["input"]
+    hw = detect_hardware()
+    llm = None
+    if goal.get("planner") == "llm":
+        from agent.llm_planner import openai_model
+
+        llm = openai_model(goal.get("base_url"), goal.get("llm_model") or "gpt-4o-mini",
+                           goal.get("api_key_env") or "OPENAI_API_KEY")
+    if (folder / "request.json").exists():
+        request = Request.model_validate_json((folder / "request.json").read_text())
+    else:  # killed before the request was written: read the goal again
+        request, how = goal_to_request(goal["goal"], llm=llm, model=goal.get("model"), hardware=_hardware(hw),
+                                       overrides=goal.get("overrides"))
+        write_json(folder / "request.json", request.model_dump(mode="json"))
+        journal.log("system", "request", tool=f"goal_to_request:{how}", output={"assumptions": request.assumptions})
+    validate_file("request", folder / "request.json")
+    done = [e["tool"] for e in journal.events if e["kind"] == "tool"]
+    journal.log("system", "resumed", rationale=f"resumed after an interruption at event {journal.next_seq - 1}; "
+                                               f"finished steps kept: {', '.join(done) or 'none'}")
+    planner = goal.get("planner", "playbook")
+    tb = Toolbox(folder, request, journal, actor=f"planner:{planner}", progress=progress, memory=Memory(), hardware=hw)
+    tb.replay(journal.events)
     if planner == "llm":
         from agent.llm_planner import LLMPlanner
 

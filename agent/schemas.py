@@ -55,6 +55,8 @@ class TrainingConfig(_Strict):
     max_length: int = Field(1024, ge=32)
     grad_accum: int = Field(2, ge=1)
     gradient_checkpointing: bool = False
+    memory_limit_gb: float | None = Field(None, gt=0)  # cap the training child's memory (shared machines)
+    eval_steps: int = Field(20, ge=1)  # val loss + checkpoint every N steps (what resume restarts from)
 
 
 class Hardware(_Strict):

@@ -109,6 +109,40 @@ class Toolbox:
         self.evaluated: EvalSummary | None = None
         self.base: dict | None = None
         self.decisions: list[Decision] = []
+        self.fixes: list[dict] = []
+
+    def replay(self, events: list[dict]) -> None:
+        """Rebuild the state a killed run had reached from its journal, so `resume` redoes nothing
+        that finished: data, trained iterations, evaluations and decisions come back; a training
+        that was cut off restarts from its last checkpoint (same folder); its config comes back
+        with every playbook change journaled after it."""
+        from datetime import datetime
+
+        times = [datetime.fromisoformat(e["time"]) for e in events]
+        if times:  # the budget counts the time spent before the interruption
+            self.t0 -= (times[-1] - times[0]).total_seconds()
+        for e in events:
+            kind, tool, out = e["kind"], e.get("tool"), e.get("output") or {}
+            if kind == "tool" and tool == "generate_data":
+                self.data = DataSummary(**out)
+                self.n_examples = sum(out["splits"].values())
+            elif kind == "tool_start" and tool == "train":
+                self.config.update({k: v for k, v in e["input"].items() if k in self.config})
+            elif kind == "tool" and tool == "train":
+                self.trained = TrainSummary(**out)
+                self.iteration = self.trained.iteration
+            elif kind == "tool" and tool == "evaluate":
+                self.evaluated = EvalSummary(**out)
+                self.base = out.get("base") or self.base
+            elif kind == "decision":
+                self.decisions.append(Decision(action=e["decision"], reasons=out["reasons"], metrics=out["metrics"],
+                                               criteria=self.request.criteria))
+            elif kind == "iterate":
+                self.config.update({k: v["to"] for k, v in out.items() if k in self.config})
+                if "n_examples" in out:
+                    self.n_examples = out["n_examples"]["to"]
+            elif kind == "recover":
+                pass  # fixes apply inside the train tool; its next "tool" event carries the outcome
 
     # --- budget ------------------------------------------------------------------------------
     def elapsed_s(self) -> float:
@@ -142,7 +176,8 @@ class Toolbox:
             out = self.folder / "artifacts" / f"data-n{n}-s{args.seed if args.seed is not None else ds.seed}"
             spec = DatasetSpec(out=out, n=n, seed=args.seed if args.seed is not None else ds.seed,
                                teacher=ds.teacher, model=self.request.base_model)
-            meta = generate_dataset(spec).metadata
+            done = out / "metadata.json"  # written last: the folder is complete (a resumed run)
+            meta = json.loads(done.read_text()) if done.exists() else generate_dataset(spec).metadata
         splits = meta.get("splits") or {s: _count(out / f"{s}.jsonl") for s in ("train", "val", "test")}
         self.data = DataSummary(path=str(out), splits=splits, mean_tokens=(meta.get("tokens") or {}).get("mean", 400.0),
                                 rejected=meta.get("rejected", {}))
@@ -194,7 +229,8 @@ class Toolbox:
         """Fine-tune one iteration with the current config plus the given changes (LoRA/QLoRA/full,
         as the request says). Refused when the iteration budget or the wall-time budget would be
         exceeded. Returns losses, throughput, peak memory and underfit/overfit signals."""
-        from tools.train import train
+        from tools.diagnose import train_with_recovery
+        from tools.train import TrainFailed
 
         if self.data is None:
             self.generate_data(DataArgs())
@@ -210,7 +246,27 @@ class Toolbox:
         self.iteration += 1
         spec = self._train_spec(self.iteration)
         self.journal.log(self.actor, "tool_start", tool="train", input={"iteration": self.iteration, **self.config})
-        r = train(spec, progress=self.progress)
+        p95 = (json.loads((Path(self.data.path) / "metadata.json").read_text()).get("tokens") or {}).get("p95") \
+            if (Path(self.data.path) / "metadata.json").exists() else None
+        try:
+            r, spec, fixes = train_with_recovery(
+                spec, progress=self.progress, p95_tokens=p95,
+                log=lambda kind, **kw: self.journal.log(self.actor, kind, **kw))
+        except TrainFailed as e:
+            if self.memory:
+                self.memory.record(self.folder.name, self.request.base_model, self.hardware, self._resolved(),
+                                   {}, _outcome(e), [{"fault": _outcome(e), "fix": None, "fixed": False}])
+            raise
+        for field, key in (("batch_size", "batch_size"), ("grad_accum", "grad_accum"), ("lr", "learning_rate"),
+                           ("gradient_checkpointing", "gradient_checkpointing"), ("max_length", "max_length"),
+                           ("method", "method"), ("rank", "rank"), ("epochs", "epochs")):
+            self.config[key] = getattr(spec, field)
+        self.fixes = fixes
+        for f in fixes:  # remember what did not fit, so the next run starts below it
+            if f["fault"].endswith("oom") and "batch_size" in f["changes"] and self.memory:
+                self.memory.record(self.folder.name, self.request.base_model, self.hardware,
+                                   self._resolved() | {"batch_size": f["changes"]["batch_size"][0]}, {}, "oom",
+                                   [{"fault": f["fault"], "fix": f["id"], "fixed": True}])
         peak = (r.peak_vram_mb or r.peak_rss_mb) / 1024
         err = 100 * (est.peak_memory_gb - peak) / peak if peak else None
         self.trained = TrainSummary(
@@ -256,7 +312,7 @@ class Toolbox:
             latency_p95_s=tuned["latency_s"]["p95"], memory_gb=round(mem, 3), per_role=tuned["per_role"],
             failures=tuned["failures"], base=self.base, comparison=rep.get("comparison"), report=str(out))
         self.journal.log(self.actor, "tool", tool="evaluate", input={"iteration": self.iteration},
-                         output=self.evaluated.model_dump(exclude={"base"}))
+                         output=self.evaluated.model_dump())
         return self.evaluated
 
     def decide(self) -> Decision:
@@ -268,15 +324,21 @@ class Toolbox:
                     "per_role": e.per_role}, self.request.criteria, self.base)
         self.decisions.append(d)
         if self.memory:
-            self.memory.record(self.folder.name, self.request.base_model, self.hardware, dict(self.config),
+            self.memory.record(self.folder.name, self.request.base_model, self.hardware, self._resolved(),
                                {"success_rate": e.success_rate, "latency_avg_s": e.latency_avg_s,
                                 "peak_memory_gb": self.trained.peak_memory_gb, "tokens_per_s": self.trained.tokens_per_s,
                                 "wall_s": self.trained.wall_s, "eval_loss": self.trained.eval_loss,
-                                "batch_size": self.config.get("batch_size")}, "ok")
+                                "batch_size": self._resolved()["batch_size"]}, "ok",
+                               [{"fault": f["fault"], "fix": f["id"], "fixed": True} for f in self.fixes])
         self.journal.log(self.actor, "decision", tool="decide", input={"iteration": self.iteration},
                          output={"metrics": d.metrics, "reasons": d.reasons}, decision=d.action,
                          rationale="; ".join(d.reasons))
         return d
+
+    def _resolved(self) -> dict:
+        """The config with the device default batch size filled in (the memory store needs it)."""
+        cuda = self.hardware.get("device") == "cuda"
+        return dict(self.config) | {"batch_size": self.config.get("batch_size") or (4 if cuda else 1)}
 
     # --- helpers -----------------------------------------------------------------------------
     def _train_spec(self, it: int):
@@ -289,7 +351,8 @@ class Toolbox:
                          method=c["method"], epochs=c["epochs"], max_steps=c.get("max_steps"),
                          batch_size=c.get("batch_size"), grad_accum=c["grad_accum"], lr=c["learning_rate"],
                          rank=c["rank"], targets=c["targets"], max_length=c["max_length"],
-                         gradient_checkpointing=c["gradient_checkpointing"],
+                         gradient_checkpointing=c["gradient_checkpointing"], memory_limit_gb=c.get("memory_limit_gb"),
+                         eval_steps=c["eval_steps"],
                          num_processes=max(1, self.request.hardware.gpus))
 
     @property
@@ -297,6 +360,11 @@ class Toolbox:
         from tunepilot.models import resolve_model
 
         return resolve_model(self.request.base_model)
+
+
+def _outcome(e) -> str:
+    d = getattr(e, "diagnosis", None) or ""
+    return next((k for k in ("cpu_oom", "gpu_oom", "nan", "data_error") if k in d), "failed")
 
 
 def _effective(cfg: TrainingConfig) -> dict:

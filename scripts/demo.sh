@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The main job, end to end on the embedded SmolLM2-135M-Instruct (CPU is fine: ~15 min on 2 cores):
-#   generate a synthetic agentic dataset -> LoRA-train -> evaluate base vs tuned
-#   (our test split, then BFCL simple_python, which the model never trained on).
-# Run it with `make demo`; outputs land in runs/quickstart/.
+# The main job: the autopilot on the default goal, end to end on the embedded SmolLM2-135M-Instruct
+# (CPU is fine: ~20 min on 2 cores). The goal in words -> typed request -> synthetic agentic data ->
+# LoRA training -> evaluation base vs tuned -> deploy / iterate / abort, all in runs/<id>/journal.md;
+# then the tuned adapter on BFCL simple_python, which the model never trained on.
+# Run it with `make demo` (GOAL=... and RUN=... override the defaults).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TP=.venv/bin/tunepilot
-OUT=${OUT:-runs/quickstart}
-mkdir -p "$OUT"
-$TP data generate --out "$OUT/data" --n 300 --seed 0
-$TP train --data "$OUT/data" --out "$OUT/train" --epochs 1
-$TP eval --data "$OUT/data" --adapter "$OUT/train/adapter" --compare-base --limit 30 --out "$OUT/eval_test.json"
-$TP eval --suite bfcl:simple_python --adapter "$OUT/train/adapter" --compare-base --limit 50 --out "$OUT/eval_bfcl.json"
-echo "done: $OUT (eval_test.json, eval_bfcl.json, train/metrics.jsonl)"
+GOAL=${GOAL:-"Make SmolLM2 better at calling coding tools: at least 90% success, under 5 s per answer"}
+RUN=${RUN:-quickstart-$(date +%Y%m%d-%H%M%S)}
+$TP run "$GOAL" --run-id "$RUN"
+ADAPTER=$(.venv/bin/python -c "import json,sys; print(json.load(open(sys.argv[1]))['adapter'] or '')" "runs/$RUN/decision.json")
+if [ -n "$ADAPTER" ]; then
+  $TP eval --suite bfcl:simple_python --adapter "$ADAPTER" --compare-base --limit 50 --out "runs/$RUN/artifacts/eval_bfcl.json"
+fi
+echo "done: runs/$RUN (journal.md, decision.json, artifacts/); review with: $TP show $RUN"

@@ -36,3 +36,8 @@ def test_run_ids_cannot_escape_runs(tmp_path, bad):
     with pytest.raises(TunepilotError):
         run_dir(bad, tmp_path)
     assert run_dir("r-1.ok_id", tmp_path) == (tmp_path / "r-1.ok_id").resolve()
+
+
+def test_counts_named_like_tokens_are_not_masked():
+    assert redact({"mean_tokens": 410.2, "hf_token": "abc", "access_token": "x"}) == \
+        {"mean_tokens": 410.2, "hf_token": "***", "access_token": "***"}

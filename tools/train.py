@@ -66,6 +66,8 @@ class TrainSpec(BaseModel):
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 where supported, else fp16 on GPU
     gradient_checkpointing: bool = False  # --gradient-checkpointing: ~40 % less activation memory, ~25 % slower
     num_processes: int = Field(1, ge=1)  # --num-processes: GPUs for accelerate (1 on CPU)
+    optim: str = "adamw_torch"  # HF optimizer name; the OOM ladder may pick paged_adamw_8bit on CUDA
+    memory_limit_gb: float | None = Field(None, gt=0)  # --memory-limit-gb: cap the child's address space (RLIMIT_AS)
     trust_remote_code: bool = False  # --trust-remote-code: only for models you trust
     resume: bool = True  # continue from the last checkpoint in out/checkpoints if present
 
@@ -112,14 +114,27 @@ def train(spec: TrainSpec, progress=None) -> TrainResult:
     cmd += ["-m", "tools.train", "--config", str(out / "training_config.json")]
     log = open(out / "train.log", "ab")
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
-    child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[1])
+    (out / "nonfinite.json").unlink(missing_ok=True)
+    _stop_stale(out / "train.pid")
+    # its own process group: the parent can stop the launcher and the trainer together, and a
+    # parent killed with -9 leaves a pid file the next attempt uses to stop the orphans
+    child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[1],
+                             preexec_fn=_limit_memory(spec.memory_limit_gb), start_new_session=True)
+    (out / "train.pid").write_text(str(child.pid))
     metrics = out / "metrics.jsonl"
     seen = 0
-    while child.poll() is None:
-        time.sleep(0.5)
-        seen = _report(metrics, seen, progress)
+    try:
+        while child.poll() is None:
+            time.sleep(0.5)
+            seen = _report(metrics, seen, progress)
+    except BaseException:
+        _killpg(child.pid)
+        raise
+    finally:
+        log.close()
     _report(metrics, seen, progress)
-    log.close()
+    _killpg(child.pid)  # nothing of this attempt outlives it
+    (out / "train.pid").unlink(missing_ok=True)
     if child.returncode != 0 or not (out / "result.json").exists():
         tail = (out / "train.log").read_text(errors="replace").strip().splitlines()[-40:]
         raise TrainFailed(child.returncode, out / "train.log", tail)
@@ -129,11 +144,52 @@ def train(spec: TrainSpec, progress=None) -> TrainResult:
 class TrainFailed(TunepilotError):
     """The child died; `tail` holds the last log lines (diagnosis reads them)."""
 
-    def __init__(self, returncode: int, log: Path, tail: list[str]):
-        self.returncode, self.log, self.tail = returncode, log, tail
-        errors = [l for l in tail if re.match(r"^\w+(Error|Exception)\b", l) and "CalledProcessError" not in l]
+    def __init__(self, returncode: int, log: Path, tail: list[str], diagnosis: str | None = None):
+        self.returncode, self.log, self.tail, self.diagnosis = returncode, log, tail, diagnosis
+        errors = [l for l in tail if re.match(r"^[\w.]*(Error|Exception)\b", l) and "CalledProcessError" not in l]
         last = errors[-1] if errors else next((l for l in reversed(tail) if l.strip()), "")
-        super().__init__(f"training failed (exit {returncode}): {last[:300]} — full log: {log}")
+        why = f" — {diagnosis}" if diagnosis else ""
+        super().__init__(f"training failed (exit {returncode}): {last[:300]}{why} — full log: {log}")
+
+
+def _killpg(pgid: int) -> None:
+    import signal
+
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop_stale(pidfile: Path) -> None:
+    """A previous attempt's trainer still running after its parent was killed: stop it first (two
+    trainers on one checkpoint folder would corrupt it)."""
+    if not pidfile.exists():
+        return
+    pgid = int(pidfile.read_text().strip() or 0)
+    cmdline = Path(f"/proc/{pgid}/cmdline")
+    leader_is_ours = not cmdline.exists() or b"tools.train" in cmdline.read_bytes()  # gone, or still the launcher
+    if pgid > 0 and leader_is_ours:
+        _killpg(pgid)
+        for _ in range(100):
+            if not cmdline.exists():
+                break
+            time.sleep(0.1)
+    pidfile.unlink(missing_ok=True)
+
+
+def _limit_memory(gb: float | None):
+    """A real cap on the child's address space: allocations beyond it fail in the allocator."""
+    if gb is None:
+        return None
+
+    def apply():
+        import resource
+
+        cap = int(gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    return apply
 
 
 def _report(metrics: Path, seen: int, progress) -> int:
@@ -287,14 +343,16 @@ def recipe_main(config_path: str) -> None:
         fp16=dtype == torch.float16, use_cpu=not cuda, report_to="none", max_length=spec.max_length,
         packing=spec.packing, assistant_only_loss=True, gradient_checkpointing=spec.gradient_checkpointing,
         include_num_input_tokens_seen="non_padding", dataloader_num_workers=0, save_only_model=False,
-        disable_tqdm=True,
+        disable_tqdm=True, logging_nan_inf_filter=False, optim=spec.optim,  # the filter would hide a NaN loss
     )
     trainer_cls = SFTTrainer if cuda else _cpu_trainer()
     trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                           processing_class=tokenizer, peft_config=peft_config,
-                          callbacks=[EarlyStoppingCallback(spec.early_stopping_patience), MetricsLog(out / "metrics.jsonl")])
+                          callbacks=[EarlyStoppingCallback(spec.early_stopping_patience), MetricsLog(out / "metrics.jsonl"),
+                                     NonFiniteGuard(out / "nonfinite.json")])
     ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     resume = str(ckpts[-1]) if spec.resume and ckpts else None
+    tokens_before = _tokens_before(resume)  # read now: checkpoint rotation may delete it during training
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.time() - t0
@@ -315,7 +373,7 @@ def recipe_main(config_path: str) -> None:
         "out": str(out), "adapter": None if spec.method == "full" else str(out / "adapter"),
         "model_dir": str(out / "model") if spec.method == "full" else None, "steps": state.global_step,
         "train_loss": result.training_loss, "eval_loss": final_eval, "best_eval_loss": min(evals) if evals else None,
-        "tokens_per_s": (state.num_input_tokens_seen - _tokens_before(resume)) / wall if wall > 0 else None,
+        "tokens_per_s": (state.num_input_tokens_seen - tokens_before) / wall if wall > 0 else None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_vram_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None, "wall_s": wall,
         "stopped_early": state.global_step < state.max_steps, "resumed_from": resume,
@@ -402,6 +460,49 @@ class MetricsLog(TrainerCallback):
             if k in logs:
                 row["lr" if k == "learning_rate" else k] = logs[k]
         self._write(row)
+
+
+class NonFiniteError(RuntimeError):
+    pass
+
+
+class NonFiniteGuard(TrainerCallback):
+    """Stops at the first non-finite loss or grad norm (logged every step), before anything is
+    saved from it, naming the step and its micro-batches; writes nonfinite.json for diagnosis."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_step_begin(self, args, state, control, model=None, **kw):
+        # Fault injection for tests and drills: TUNEPILOT_INJECT_INF_STEP=N feeds a real inf into the
+        # embeddings at step N, once per output folder (a retry after rollback runs clean).
+        step = os.environ.get("TUNEPILOT_INJECT_INF_STEP")
+        marker = self.path.with_name(".inf_injected")
+        if step and state.global_step + 1 == int(step) and not marker.exists():
+            marker.write_text(str(step))
+            emb = model.get_input_embeddings()
+            handle = emb.register_forward_hook(lambda m, i, o: o * float("inf"))
+            self._remove = handle.remove
+
+    def on_step_end(self, args, state, control, **kw):
+        if getattr(self, "_remove", None):
+            self._remove()
+            self._remove = None
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        import math
+
+        bad = {k: logs[k] for k in ("loss", "grad_norm") if isinstance((logs or {}).get(k), float)
+               and not math.isfinite(logs[k])}
+        if not bad:
+            return
+        ga = args.gradient_accumulation_steps
+        first = (state.global_step - 1) * ga
+        info = {"step": state.global_step, "epoch": state.epoch, "micro_batches": [first, first + ga - 1],
+                "lr": logs.get("learning_rate"), **{k: str(v) for k, v in bad.items()}}
+        self.path.write_text(json.dumps(info) + "\n")
+        raise NonFiniteError(f"non-finite {', '.join(f'{k}={v}' for k, v in bad.items())} at step {state.global_step} "
+                            f"(micro-batches {first}-{first + ga - 1} of the epoch's order, lr {logs.get('learning_rate')})")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--no-packing", dest="packing", action="store_false", default=None)
     t.add_argument("--no-resume", dest="resume", action="store_false", default=None)
     t.add_argument("--trust-remote-code", action="store_true", default=None)
+    t.add_argument("--memory-limit-gb", type=float, help="cap the training child's memory (a real allocation limit)")
+    t.add_argument("--no-recover", dest="recover", action="store_false",
+                   help="fail on OOM / NaN instead of diagnosing and retrying with the fallback ladder")
     t.add_argument("--json", action="store_true")
 
     e = sub.add_parser("eval", help="score a model/adapter on a dataset or a BFCL suite")
@@ -95,9 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--n-examples", type=int, help="examples to generate")
     r.add_argument("--max-steps", type=int, help="cap training steps per iteration (quick trials)")
     r.add_argument("--eval-limit", type=int, help="test items scored per iteration")
+    r.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="set any request field, e.g. --set training_config.rank=32 --set criteria.max_memory_gb=8")
     r.add_argument("--run-id", help="name the run (letters, digits, . _ -)")
     r.add_argument("--runs-dir", type=Path, help="where runs live (default ./runs or $TUNEPILOT_RUNS)")
     r.add_argument("--json", action="store_true")
+    rs = sub.add_parser("resume", help="continue an interrupted run where it stopped")
+    rs.add_argument("run_id")
+    rs.add_argument("--runs-dir", type=Path)
+    rs.add_argument("--json", action="store_true")
     ls = sub.add_parser("runs", help="list runs")
     ls.add_argument("--runs-dir", type=Path)
     ls.add_argument("--json", action="store_true")
@@ -158,11 +167,16 @@ def _run(args, console) -> dict:
     if args.cmd == "train":
         from tools.train import TrainSpec, train
 
-        spec = TrainSpec(**_spec_args(args, ("cmd", "json")))
+        from tools.diagnose import train_with_recovery
+
+        spec = TrainSpec(**_spec_args(args, ("cmd", "json", "recover")))
         with console.training() as on_event:
-            result = train(spec, progress=on_event)
+            if args.recover:  # OOM / NaN: diagnose, apply the next fix of the fault's ladder, retry
+                result, spec, fixes = train_with_recovery(spec, progress=on_event, log=console.fault)
+            else:
+                result, fixes = train(spec, progress=on_event), []
         console.trained(result)
-        return result.model_dump(mode="json")
+        return result.model_dump(mode="json") | {"fixes": fixes}
     if args.cmd == "eval":
         from tools.evaluate import EvalSpec, evaluate
 
@@ -175,7 +189,7 @@ def _run(args, console) -> dict:
         console.evaluated(report)
         return {k: v for k, v in report.items() if k != "items"} | (
             {"base": _no_items(report["base"]), "tuned": _no_items(report["tuned"])} if "base" in report else {})
-    if args.cmd in ("run", "runs", "show", "approve", "reject"):
+    if args.cmd in ("run", "resume", "runs", "show", "approve", "reject"):
         return _agent(args, console)
     raise TunepilotError(f"unknown command {args.cmd}")
 
@@ -189,10 +203,23 @@ def _agent(args, console) -> dict:
                                        ("dataset.n_examples", args.n_examples),
                                        ("training_config.max_steps", args.max_steps),
                                        ("evaluation.limit", args.eval_limit)) if v is not None}
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise TunepilotError(f"--set {item}: use FIELD=VALUE, e.g. training_config.rank=32")
+            try:
+                overrides[key.strip()] = json.loads(value)
+            except json.JSONDecodeError:
+                overrides[key.strip()] = value
         with console.training() as on_train:
             result = runs.start(args.goal, model=args.model, planner=args.planner, base_url=args.base_url,
                                 llm_model=args.llm_model, api_key_env=args.api_key_env, overrides=overrides,
                                 runs=args.runs_dir, run_id=args.run_id, progress=on_train, echo=console.event)
+        console.decided(result)
+        return result
+    if args.cmd == "resume":
+        with console.training() as on_train:
+            result = runs.resume(args.run_id, args.runs_dir, progress=on_train, echo=console.event)
         console.decided(result)
         return result
     if args.cmd == "runs":

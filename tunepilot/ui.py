@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from rich.console import Console as RichConsole
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -82,6 +83,12 @@ class Console:
                          f"McNemar p = {c['mcnemar_p']:.4g}")
 
 
+    def fault(self, kind: str, tool: str | None = None, output=None, rationale: str | None = None) -> None:
+        """Diagnosis and recovery lines from the train tool's fallback ladder."""
+        if not self.quiet:
+            color = {"diagnosis": "red", "recover": "yellow"}.get(kind, "dim")
+            self.c.print(f"[{color}]{kind}[/] {escape(tool or '')} {escape(rationale or '')}", highlight=False)
+
     # --- the agent ---------------------------------------------------------------------------
     def event(self, e: dict) -> None:
         """One line per journal event while a run goes."""
@@ -96,10 +103,12 @@ class Console:
         if isinstance(out, dict):
             keys = ("splits", "steps", "train_loss", "eval_loss", "tokens_per_s", "peak_memory_gb", "wall_s",
                     "success_rate", "latency_avg_s", "memory_gb", "training_time", "peak_memory")
-            line += "  " + ", ".join(f"{k} {_fmt(out[k])}" for k in keys if k in out)
+            line += "  " + escape(", ".join(f"{k} {_fmt(out[k])}" for k in keys if k in out))
         if e.get("rationale"):
-            line += f"\n      [italic]{e['rationale'][:400]}[/]"
-        self.c.print(line)
+            line += f"\n      [italic]{escape(e['rationale'][:400])}[/]"
+        if e["kind"] == "request":
+            line += "".join(f"\n      {escape(a)}" for a in out.get("assumptions", []))
+        self.c.print(line, highlight=False)
 
     def decided(self, r: dict) -> None:
         if self.quiet:

@@ -1,0 +1,97 @@
+"""Diagnosis and recovery: patterns and ladders walked as data, then real faults on the tiny model
+(a real inf in the forward pass, a real memory cap on the training child)."""
+
+import json
+
+import pytest
+
+from tools.diagnose import Failure, _faults, diagnose, next_fix, train_with_recovery
+from tools.train import TrainSpec
+
+
+@pytest.mark.parametrize("line, rc, fault", [
+    ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", 1, "gpu_oom"),
+    ("RuntimeError: [enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory", 1, "cpu_oom"),
+    ("", -9, "cpu_oom"),  # SIGKILL with nothing in the log: the OOM killer or a memory cap
+    ("tools.train.NonFiniteError: non-finite loss=nan at step 3", 1, "nan"),
+    ("tunepilot: error: data/train.jsonl:7: messages: missing", 1, "data_error"),
+    ("ValueError: something else entirely", 1, "unknown"),
+])
+def test_log_patterns(line, rc, fault):
+    d = diagnose(Failure(returncode=rc, log_tail=["noise", line]))
+    assert d.fault == fault and d.evidence
+
+
+def _rows(losses, evals=()):
+    rows = [{"event": "log", "step": i + 1, "loss": x} for i, x in enumerate(losses)]
+    return rows + [{"event": "eval", "step": s, "eval_loss": v} for s, v in evals]
+
+
+def test_metric_faults():
+    assert diagnose(Failure(metrics=_rows([2.0, float("nan")]))).fault == "nan"
+    assert diagnose(Failure(metrics=_rows([2.0] * 12))).fault == "no_progress"
+    falling = [2.0 - 0.1 * i for i in range(12)]
+    assert diagnose(Failure(metrics=_rows(falling, [(4, 1.0), (8, 1.1), (12, 1.2)]))).fault == "overfitting"
+    assert diagnose(Failure(metrics=_rows(falling), probe_before=0.6, probe_after=0.4)).fault == "forgetting"
+    assert diagnose(Failure(metrics=_rows(falling, [(4, 1.0), (8, 0.9)]))).fault == "healthy"
+
+
+def test_oom_ladder_in_seed_order_keeps_the_effective_batch():
+    d = diagnose(Failure(returncode=-9))
+    cfg = {"batch_size": 4, "grad_accum": 2, "gradient_checkpointing": False, "max_length": 1024,
+           "method": "lora", "optim": "adamw_torch"}
+    tried, order = {}, []
+    while (fix := next_fix(d, cfg, tried, {"cuda"}, p95_tokens=617)) is not None:
+        order.append(fix.id)
+        tried[fix.id] = tried.get(fix.id, 0) + 1
+        if fix.id == "halve_batch":
+            assert fix.config["batch_size"] * fix.config["grad_accum"] == cfg["batch_size"] * cfg["grad_accum"]
+        cfg = fix.config
+    assert order == ["halve_batch", "halve_batch", "gradient_checkpointing", "max_length_p95", "qlora",
+                     "paged_8bit_optimizer"]  # deepspeed offload needs deepspeed: skipped
+    skipped = []
+    assert next_fix(d, cfg, tried, set(), skipped) is None and any("deepspeed" in s for s in skipped)
+
+
+def test_nan_ladder_lowers_the_rate_three_times_then_stops():
+    d = diagnose(Failure(returncode=1, log_tail=["NonFiniteError: non-finite loss=nan at step 1"]))
+    cfg = {"lr": 10.0, "resume": True, "warmup_ratio": 0.03, "max_grad_norm": 1.0, "precision": "bf16"}
+    tried, lrs = {}, []
+    while (fix := next_fix(d, cfg, tried, set())) is not None:  # no checkpoint: rollback skipped
+        tried[fix.id] = tried.get(fix.id, 0) + 1
+        cfg = fix.config
+        lrs.append(cfg["lr"])
+    assert lrs == pytest.approx([1.0, 0.1, 0.01])
+
+
+def test_every_ladder_step_has_a_rationale():
+    for fault, ladder in _faults()["ladders"].items():
+        for step in ladder:
+            assert step["id"] and step["rationale"], (fault, step)
+
+
+@pytest.mark.slow
+def test_real_inf_is_caught_rolled_back_and_training_finishes(tiny_model, tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEPILOT_INJECT_INF_STEP", "3")
+    events = []
+    spec = TrainSpec(data=tiny_data, out=tmp_path / "t", model=tiny_model, max_steps=5, eval_steps=2)
+    result, final, fixes = train_with_recovery(spec, log=lambda kind, **kw: events.append((kind, kw)))
+    assert [f["id"] for f in fixes] == ["rollback"] and fixes[0]["fault"] == "nan"
+    diag = next(kw for kind, kw in events if kind == "diagnosis")
+    assert "step 3" in diag["rationale"]
+    assert result.steps == 5 and result.resumed_from.endswith("checkpoint-2")
+    assert json.loads((tmp_path / "t" / "nonfinite.json").read_text())["step"] == 3
+    rows = [json.loads(x) for x in (tmp_path / "t" / "metrics.jsonl").read_text().splitlines()]
+    import math
+    assert all(math.isfinite(r["loss"]) for r in rows if r.get("loss") is not None and r["step"] != 3)
+
+
+@pytest.mark.slow
+def test_real_memory_cap_oom_halves_the_batch_and_succeeds(tiny_model, tiny_data, tmp_path):
+    # 3 GiB of address space: batch 8 x 1024 tokens fails in the allocator, batch 4 fits (measured)
+    spec = TrainSpec(data=tiny_data, out=tmp_path / "t", model=tiny_model, max_steps=2, batch_size=8,
+                     memory_limit_gb=3)
+    result, final, fixes = train_with_recovery(spec)
+    assert fixes[0]["fault"] == "cpu_oom" and fixes[0]["id"] == "halve_batch"
+    assert final.batch_size * final.grad_accum == 16 and final.batch_size < 8
+    assert result.steps == 2 and (tmp_path / "t" / "adapter" / "adapter_config.json").exists()
