@@ -364,7 +364,7 @@ class Toolbox:
 
 def _outcome(e) -> str:
     d = getattr(e, "diagnosis", None) or ""
-    return next((k for k in ("cpu_oom", "gpu_oom", "nan", "data_error") if k in d), "failed")
+    return next((k for k in ("cpu_oom", "gpu_oom", "nan", "diverged", "data_error") if k in d), "failed")
 
 
 def _effective(cfg: TrainingConfig) -> dict:

@@ -14,6 +14,7 @@ from tools.train import TrainSpec
     ("RuntimeError: [enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory", 1, "cpu_oom"),
     ("", -9, "cpu_oom"),  # SIGKILL with nothing in the log: the OOM killer or a memory cap
     ("tools.train.NonFiniteError: non-finite loss=nan at step 3", 1, "nan"),
+    ("tools.train.DivergedError: loss 31.84 at step 3 is above ln(vocab)+1 = 11.80", 1, "diverged"),
     ("tunepilot: error: data/train.jsonl:7: messages: missing", 1, "data_error"),
     ("ValueError: something else entirely", 1, "unknown"),
 ])

@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel
 
 FAULTS = Path(__file__).with_name("faults.yaml")
-Fault = Literal["gpu_oom", "cpu_oom", "nan", "no_progress", "overfitting", "forgetting", "data_error", "unknown",
+Fault = Literal["gpu_oom", "cpu_oom", "nan", "diverged", "no_progress", "overfitting", "forgetting", "data_error", "unknown",
                 "healthy"]
 
 

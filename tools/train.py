@@ -123,6 +123,7 @@ def train(spec: TrainSpec, progress=None) -> TrainResult:
     (out / "train.pid").write_text(str(child.pid))
     metrics = out / "metrics.jsonl"
     seen = 0
+    _term_raises()
     try:
         while child.poll() is None:
             time.sleep(0.5)
@@ -150,6 +151,19 @@ class TrainFailed(TunepilotError):
         last = errors[-1] if errors else next((l for l in reversed(tail) if l.strip()), "")
         why = f" — {diagnosis}" if diagnosis else ""
         super().__init__(f"training failed (exit {returncode}): {last[:300]}{why} — full log: {log}")
+
+
+def _term_raises() -> None:
+    """SIGTERM (timeout, systemd, a scheduler) becomes an exception, so the parent stops the
+    trainer's process group on its way out instead of leaving it running."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        def term(signum, frame):
+            raise SystemExit(143)
+
+        signal.signal(signal.SIGTERM, term)
 
 
 def _killpg(pgid: int) -> None:
@@ -466,12 +480,25 @@ class NonFiniteError(RuntimeError):
     pass
 
 
+class DivergedError(RuntimeError):
+    pass
+
+
 class NonFiniteGuard(TrainerCallback):
     """Stops at the first non-finite loss or grad norm (logged every step), before anything is
-    saved from it, naming the step and its micro-batches; writes nonfinite.json for diagnosis."""
+    saved from it, naming the step and its micro-batches; writes nonfinite.json for diagnosis.
+    Also stops a diverged run: a loss above ln(vocab) + 1 is worse than guessing uniformly
+    (SmolLM2 at lr 10: 1.2 -> 0.9 -> 31.8 -> 49.3, finite but wrecked)."""
 
     def __init__(self, path: Path):
         self.path = path
+        self.ceiling = None
+
+    def on_train_begin(self, args, state, control, model=None, **kw):
+        import math
+
+        vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+        self.ceiling = math.log(vocab) + 1 if vocab else None
 
     def on_step_begin(self, args, state, control, model=None, **kw):
         # Fault injection for tests and drills: TUNEPILOT_INJECT_INF_STEP=N feeds a real inf into the
@@ -494,6 +521,12 @@ class NonFiniteGuard(TrainerCallback):
 
         bad = {k: logs[k] for k in ("loss", "grad_norm") if isinstance((logs or {}).get(k), float)
                and not math.isfinite(logs[k])}
+        loss = (logs or {}).get("loss")
+        if not bad and self.ceiling and isinstance(loss, float) and loss > self.ceiling:
+            self.path.write_text(json.dumps({"step": state.global_step, "loss": loss, "ceiling": self.ceiling}) + "\n")
+            raise DivergedError(f"loss {loss:.2f} at step {state.global_step} is above ln(vocab)+1 = "
+                                f"{self.ceiling:.2f}, worse than uniform guessing: training diverged "
+                                f"(lr {logs.get('learning_rate')}, grad_norm {logs.get('grad_norm')})")
         if not bad:
             return
         ga = args.gradient_accumulation_steps
