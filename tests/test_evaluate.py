@@ -78,6 +78,7 @@ def test_cli_eval_compare_base_json(tiny_model, tiny_data, tmp_path):
     assert out["n"] == 4 and 0 <= out["success_rate"] <= 1
     assert out["base"]["success_rate"] is not None and out["tuned"]["success_rate"] == out["success_rate"]
     assert out["latency_s"]["avg"] > 0 and out["latency_s"]["p95"] >= out["latency_s"]["p50"]
+    assert out["latency_s"]["n"] == 4 and out["batch_latency_s"]["avg"] > 0  # probe: 4 single-request answers
     assert "mcnemar_p" in out["comparison"] and out["base"]["val_loss"] > 0
     full = json.loads((tmp_path / "report.json").read_text())
     assert len(full["tuned"]["items"]) == 4 and all("output" in t for t in full["tuned"]["items"][0]["turns"])

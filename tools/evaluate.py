@@ -41,6 +41,7 @@ class EvalSpec(BaseModel):
     split: str = "test"
     batch_size: int = Field(8, ge=1)  # --batch-size: generation batch
     max_new_tokens: int = Field(192, ge=8)
+    latency_probe: int = Field(5, ge=0)  # --latency-probe: answers timed one request at a time (0: off)
     trust_remote_code: bool = False
 
     @model_validator(mode="after")
@@ -64,7 +65,8 @@ class EvalReport(BaseModel):
     tag_wellformed_rate: float | None  # outputs with <tool_call> tags that parse
     per_role: dict[str, float]
     failures: dict[str, int]  # no_call, wrong_tool, wrong_arg_value, extra_arg, missing_arg, ...
-    latency_s: dict[str, float]  # avg, p50, p95 per item (wall time of the item's generations)
+    latency_s: dict[str, float]  # avg, p50, p95 seconds per answer, one request at a time (latency probe)
+    batch_latency_s: dict[str, float] = {}  # per item inside the scoring batches (throughput, not latency)
     tokens_per_s: float
     peak_rss_mb: float
     peak_vram_mb: float | None = None
@@ -288,6 +290,24 @@ def val_loss(gen: Generator, records: list[dict], max_length: int = 1024) -> flo
     return round(total / count, 5) if count else float("nan")
 
 
+def latency_probe(gen: Generator, items: list[dict], spec: EvalSpec) -> dict[str, float]:
+    """What a user waits for one answer: the first assistant turn of the first N items, generated
+    one request at a time (batched scoring shares each batch's wall time across 8 answers)."""
+    prompts = []
+    for it in items[: spec.latency_probe]:
+        turns = [len(it["messages"])] if spec.suite else assistant_turns(it)[:1]
+        prompts += [{"tools": it.get("tools", []), "messages": it["messages"][:t]} for t in turns]
+    lat = sorted(g.latency_s for g in gen.generate(prompts, spec.max_new_tokens, batch_size=1))
+    return _stats(lat)
+
+
+def _stats(lat: list[float]) -> dict[str, float]:
+    if not lat:
+        return {}
+    return {"avg": round(sum(lat) / len(lat), 3), "p50": round(median(lat), 3),
+            "p95": round(lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)], 3), "n": len(lat)}
+
+
 def mcnemar(base: list[bool], tuned: list[bool], seed: int = 0) -> dict:
     """Exact McNemar test on paired outcomes, plus a bootstrap 95 % CI of the success difference."""
     b = sum(x and not y for x, y in zip(base, tuned))  # base right, tuned wrong
@@ -338,6 +358,9 @@ def evaluate(spec: EvalSpec) -> dict:
             gen.attach(adapter)
         results = score_items(gen, items, spec)
         reports[name] = summarise(results, spec, adapter, source, val_loss(gen, val) if val else None)
+        if spec.latency_probe:
+            reports[name].batch_latency_s = reports[name].latency_s
+            reports[name].latency_s = latency_probe(gen, items, spec)
     if not spec.compare_base:
         return reports[phases[0][0]].model_dump(mode="json")
     base, tuned = reports["base"], reports["tuned"]

@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int)
     e.add_argument("--compare-base", action="store_true")
     e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--latency-probe", type=int, default=5, help="answers timed one request at a time for latency (0: off)")
     e.add_argument("--max-new-tokens", type=int, default=192)
     e.add_argument("--out", type=Path, help="also write the full report (with per-item outputs) here")
     e.add_argument("--json", action="store_true")
