@@ -53,6 +53,13 @@ def decide(metrics: dict, criteria: Criteria, base: dict | None = None) -> Decis
         t = (metrics.get("per_role") or {}).get(role)
         if t is not None and b is not None and b - t > c.max_role_drop:
             drops.append(f"role {role} fell {b:.1%} -> {t:.1%} (more than {c.max_role_drop:.0%})")
+    g0, g1 = (base or {}).get("general_probe"), metrics.get("general_probe")
+    if g0 is not None and g1 is not None:
+        if g0 - g1 > c.max_general_drop:
+            drops.append(f"general probe fell {g0:.0%} -> {g1:.0%} (catastrophic forgetting, more than "
+                         f"{c.max_general_drop:.0%})")
+        else:
+            ok.append(f"general probe {g0:.0%} -> {g1:.0%} (no forgetting)")
     iterate += drops
     if not drops and base:
         ok.append("no role regressed beyond the allowed drop")
@@ -75,6 +82,6 @@ def failing(decision: Decision) -> set[str]:
         for key in ("success", "latency", "memory"):
             if r.startswith(key):
                 out.add(key)
-        if r.startswith("role"):
+        if r.startswith(("role", "general")):
             out.add("regression")
     return out

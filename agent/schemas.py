@@ -76,6 +76,7 @@ class Criteria(_Strict):
     iterate_latency_s: float = Field(15.0, gt=0)  # [max_latency_s, iterate_latency_s]: iterate
     max_memory_gb: float = Field(10.0, gt=0)
     max_role_drop: float = Field(0.10, ge=0, le=1)  # a role whose success falls this much below base is critical
+    max_general_drop: float = Field(0.10, ge=0, le=1)  # general probe (20 questions) falls this much: forgetting
 
     @model_validator(mode="after")
     def _bands(self):

@@ -90,6 +90,7 @@ class EvalSummary(BaseModel):
     memory_gb: float
     per_role: dict[str, float | None]
     failures: dict[str, int]
+    general_probe: float | None = None  # 20 general questions: forgetting check against the base
     base: dict | None  # the untuned model on the same items (first evaluation of a run)
     comparison: dict | None
     report: str
@@ -305,12 +306,12 @@ class Toolbox:
         if compare:
             b = rep["base"]
             self.base = {"success_rate": b["success_rate"], "latency_avg_s": b["latency_s"]["avg"],
-                         "per_role": b["per_role"], "failures": b["failures"]}
+                         "per_role": b["per_role"], "failures": b["failures"], "general_probe": b.get("general_probe")}
         mem = (tuned.get("peak_vram_mb") or tuned["peak_rss_mb"]) / 1024
         self.evaluated = EvalSummary(
             iteration=self.iteration, success_rate=tuned["success_rate"], latency_avg_s=tuned["latency_s"]["avg"],
             latency_p95_s=tuned["latency_s"]["p95"], memory_gb=round(mem, 3), per_role=tuned["per_role"],
-            failures=tuned["failures"], base=self.base, comparison=rep.get("comparison"), report=str(out))
+            failures=tuned["failures"], general_probe=tuned.get("general_probe"), base=self.base, comparison=rep.get("comparison"), report=str(out))
         self.journal.log(self.actor, "tool", tool="evaluate", input={"iteration": self.iteration},
                          output=self.evaluated.model_dump())
         return self.evaluated
@@ -321,7 +322,14 @@ class Toolbox:
             raise TunepilotError("decide needs an evaluation: call evaluate first")
         e = self.evaluated
         d = decide({"success_rate": e.success_rate, "latency_avg_s": e.latency_avg_s, "memory_gb": e.memory_gb,
-                    "per_role": e.per_role}, self.request.criteria, self.base)
+                    "per_role": e.per_role, "general_probe": e.general_probe}, self.request.criteria, self.base)
+        if any(r.startswith("general probe fell") for r in d.reasons):
+            from tools.diagnose import Failure, diagnose
+
+            dx = diagnose(Failure(probe_before=self.base["general_probe"], probe_after=e.general_probe,
+                                  forgetting_drop=self.request.criteria.max_general_drop))
+            self.journal.log(self.actor, "diagnosis", tool="diagnose", output={"fault": dx.fault, "evidence": dx.evidence},
+                             rationale=f"{dx.fault}: {dx.evidence}; fixes: " + ", ".join(s["id"] for s in dx.ladder))
         self.decisions.append(d)
         if self.memory:
             self.memory.record(self.folder.name, self.request.base_model, self.hardware, self._resolved(),

@@ -46,3 +46,11 @@ def test_abort_suggests_other_models_and_deploy_awaits_approval():
     assert d.action == "abort" and "Qwen" in d.next_step
     d = decide({"success_rate": 1.0, "latency_avg_s": 3, "memory_gb": 1}, SEED)
     assert d.action == "deploy" and "approve" in d.next_step
+
+
+def test_forgetting_on_the_general_probe_blocks_deploy():
+    m = {"success_rate": 0.99, "latency_avg_s": 1, "memory_gb": 1, "general_probe": 0.55}
+    d = decide(m, SEED, {"per_role": {}, "general_probe": 0.80})
+    assert d.action == "iterate" and failing(d) == {"regression"} and "forgetting" in d.reasons[0]
+    d = decide(m | {"general_probe": 0.75}, SEED, {"per_role": {}, "general_probe": 0.80})
+    assert d.action == "deploy" and any("no forgetting" in r for r in d.reasons)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import resource
 import time
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class EvalSpec(BaseModel):
     batch_size: int = Field(8, ge=1)  # --batch-size: generation batch
     max_new_tokens: int = Field(192, ge=8)
     latency_probe: int = Field(5, ge=0)  # --latency-probe: answers timed one request at a time (0: off)
+    general_probe: bool = True  # --no-general-probe: skip the 20 general questions (catastrophic forgetting check)
     trust_remote_code: bool = False
 
     @model_validator(mode="after")
@@ -67,6 +69,7 @@ class EvalReport(BaseModel):
     failures: dict[str, int]  # no_call, wrong_tool, wrong_arg_value, extra_arg, missing_arg, ...
     latency_s: dict[str, float]  # avg, p50, p95 seconds per answer, one request at a time (latency probe)
     batch_latency_s: dict[str, float] = {}  # per item inside the scoring batches (throughput, not latency)
+    general_probe: float | None = None  # share of 20 general questions answered right (forgetting check)
     tokens_per_s: float
     peak_rss_mb: float
     peak_vram_mb: float | None = None
@@ -301,6 +304,17 @@ def latency_probe(gen: Generator, items: list[dict], spec: EvalSpec) -> dict[str
     return _stats(lat)
 
 
+def general_probe(gen: Generator) -> float:
+    """Catastrophic-forgetting check: 20 general questions (no tools offered), scored by keyword.
+    Run on base and tuned; a fall beyond the criteria's max_general_drop blocks deployment."""
+    rows = [json.loads(line) for line in (Path(__file__).parent / "data" / "general_probe.jsonl").read_text().splitlines()
+            if line.strip()]
+    outs = gen.generate([{"messages": [{"role": "user", "content": r["q"] + " Answer in one short sentence."}]}
+                         for r in rows], max_new_tokens=32, batch_size=10)
+    right = [any(re.search(rf"\b{re.escape(k)}\b", o.text.lower()) for k in r["any"]) for r, o in zip(rows, outs)]
+    return round(sum(right) / len(right), 4)
+
+
 def _stats(lat: list[float]) -> dict[str, float]:
     if not lat:
         return {}
@@ -361,6 +375,8 @@ def evaluate(spec: EvalSpec) -> dict:
         if spec.latency_probe:
             reports[name].batch_latency_s = reports[name].latency_s
             reports[name].latency_s = latency_probe(gen, items, spec)
+        if spec.general_probe and spec.data is not None:
+            reports[name].general_probe = general_probe(gen)
     if not spec.compare_base:
         return reports[phases[0][0]].model_dump(mode="json")
     base, tuned = reports["base"], reports["tuned"]
