@@ -88,6 +88,7 @@ class TrainResult(BaseModel):
     best_eval_loss: float | None
     tokens_per_s: float | None  # trained tokens (non-pad) per second
     peak_rss_mb: float
+    peak_vm_mb: float | None = None  # peak address space (the quantity --memory-limit-gb caps)
     peak_vram_mb: float | None
     wall_s: float
     stopped_early: bool
@@ -388,11 +389,20 @@ def recipe_main(config_path: str) -> None:
         "model_dir": str(out / "model") if spec.method == "full" else None, "steps": state.global_step,
         "train_loss": result.training_loss, "eval_loss": final_eval, "best_eval_loss": min(evals) if evals else None,
         "tokens_per_s": (state.num_input_tokens_seen - tokens_before) / wall if wall > 0 else None,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_vm_mb": _vm_peak_mb(),
         "peak_vram_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None, "wall_s": wall,
         "stopped_early": state.global_step < state.max_steps, "resumed_from": resume,
     }
     (out / "result.json").write_text(json.dumps(res, indent=2) + "\n")
+
+
+def _vm_peak_mb() -> float | None:
+    """Peak address space (what --memory-limit-gb caps), from /proc on Linux."""
+    try:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmPeak:"))
+        return int(line.split()[1]) / 1024
+    except (OSError, StopIteration):
+        return None
 
 
 def _tokens_before(checkpoint: str | None) -> int:

@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--compare-base", action="store_true")
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--latency-probe", type=int, default=5, help="answers timed one request at a time for latency (0: off)")
+    e.add_argument("--no-general-probe", dest="general_probe", action="store_false", default=None,
+                   help="skip the 20 general questions (the forgetting check)")
     e.add_argument("--max-new-tokens", type=int, default=192)
     e.add_argument("--out", type=Path, help="also write the full report (with per-item outputs) here")
     e.add_argument("--json", action="store_true")
