@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pydantic_ai.models
 import pytest
+from openai_stub import send_completion
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
@@ -98,14 +99,7 @@ class Endpoint(BaseHTTPRequestHandler):
         msg = {"role": "assistant", "content": None,
                "tool_calls": [{"id": f"call_{done}", "type": "function",
                                "function": {"name": name, "arguments": json.dumps(args)}}]}
-        data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                           "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls"}],
-                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_completion(self, body["model"], msg, "tool_calls")
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from openai_stub import send_completion
 
 from tools.dataset import DatasetSpec, generate_dataset
 from tunepilot import TunepilotError
@@ -35,15 +36,7 @@ class Endpoint(BaseHTTPRequestHandler):
             args = {k: FILL[k] for k in tool["parameters"]["required"]}
             text = json.dumps({"request": f"Please use {tool['name']} ({len(type(self).history)}).",
                                "calls": [{"name": tool["name"], "arguments": args}]})
-        reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_completion(self, body["model"], {"role": "assistant", "content": text}, "stop")
 
 
 @pytest.fixture
