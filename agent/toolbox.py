@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.criteria import decide
 from agent.journal import Journal, write_json
-from agent.schemas import Decision, EvaluationPlan, Plan, Request, TrainingConfig
+from agent.schemas import Decision, EvaluationPlan, Plan, Request, TrainingConfig, validate_file
 from tunepilot import TunepilotError
 
 
@@ -210,14 +210,10 @@ class Toolbox:
                     estimated_resources=res)
         d = self.folder / "artifacts" / f"iter-{it}"
         d.mkdir(parents=True, exist_ok=True)
-        for name, text in (("plan.json", None), ("train.sh", plan.training_script)):
-            if text is None:
-                write_json(d / name, plan.model_dump(mode="json"))
-            else:
-                (d / name).write_text(text)
-        write_json(self.folder / "plan.json", plan.model_dump(mode="json"))
-        from agent.schemas import validate_file
-
+        doc = plan.model_dump(mode="json")
+        write_json(d / "plan.json", doc)
+        (d / "train.sh").write_text(plan.training_script)
+        write_json(self.folder / "plan.json", doc)
         validate_file("plan", self.folder / "plan.json")
         self.planned = plan
         self.journal.log(self.actor, "plan", tool="plan", input={"iteration": it, **self.config},
