@@ -18,9 +18,20 @@ from typing import Literal
 from pydantic import BaseModel
 from pydantic_ai import Agent, ModelRetry, RunContext
 
-from agent.planner import PlaybookPlanner
+from agent.planner import PlaybookPlanner, should_export
 from agent.schemas import Decision
-from agent.toolbox import BudgetExceeded, DataArgs, DataSummary, EvalArgs, EvalSummary, Toolbox, TrainArgs, TrainSummary
+from agent.toolbox import (
+    BudgetExceeded,
+    DataArgs,
+    DataSummary,
+    EvalArgs,
+    EvalSummary,
+    ExportArgs,
+    ExportSummary,
+    Toolbox,
+    TrainArgs,
+    TrainSummary,
+)
 from tunepilot.paths import prompts_dir
 
 
@@ -89,6 +100,13 @@ def build_agent(model):
         return _guard(ctx.deps.evaluate, args)
 
     @agent.tool
+    def export(ctx: RunContext[Toolbox], args: ExportArgs) -> ExportSummary:
+        """Export the latest evaluated adapter for deployment: merge, GGUF, quant ladder
+        Q4_K_M -> Q5_K_M -> Q8_0 verified in llama.cpp. Call after evaluate when success is at least
+        the abort bar; decide then judges the exported model (what would be deployed)."""
+        return _guard(ctx.deps.export, args)
+
+    @agent.tool
     def decide(ctx: RunContext[Toolbox]) -> Decision:
         """Apply the deploy / iterate / abort criteria to the latest evaluation."""
         return _guard(ctx.deps.decide)
@@ -124,6 +142,8 @@ class LLMPlanner:
                 return self.fallback.run(tb)
             if tb.evaluated is None or tb.evaluated.iteration != tb.iteration:
                 tb.evaluate(EvalArgs())
+            if should_export(tb):
+                tb.export(ExportArgs())
             final = tb.decide()
         agree = verdict.action == final.action
         tb.journal.log(tb.actor, "verdict", decision=final.action, output={"llm_action": verdict.action},

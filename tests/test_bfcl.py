@@ -11,7 +11,6 @@ import pytest
 from tools.bfcl import CATEGORIES, bfcl_texts, load_suite, score_bfcl, to_json_schema
 from tunepilot import TunepilotError
 
-
 # BFCL items whose own ground truth fails BFCL's checker (the answer uses a parameter the function
 # lacks, or leaves out a required one). Filled in as below, 8 of the 2,351 AST items do:
 # parallel_multiple_12 and _26, live_simple_106-63-0 and 112-68-0, live_multiple_507-149-4,

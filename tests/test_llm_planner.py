@@ -15,7 +15,6 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from agent import run as runs
 from agent.journal import Journal
 from agent.llm_planner import LLMPlanner
-from agent.schemas import Request
 from agent.toolbox import Toolbox
 
 pydantic_ai.models.ALLOW_MODEL_REQUESTS = False

@@ -34,6 +34,15 @@ def test_run_reaches_deploy_then_approve(tiny_model):
     assert [e["seq"] for e in _events(folder)] == list(range(1, len(kinds) + 1))
     dec = next(e for e in _events(folder) if e["kind"] == "decision")
     assert dec["decision"] == "deploy" and "success" in dec["rationale"]
+    from tools.llamacpp import LLAMA_CPP_PYTHON, binding_version
+    exported = binding_version() == LLAMA_CPP_PYTHON
+    if exported:  # the decision is judged on the exported GGUF in llama.cpp (seed 004's ladder, from Q4_K_M)
+        ex = next(e for e in _events(folder) if e.get("tool") == "export" and e["kind"] == "tool")
+        assert ex["output"]["quant"] == "q4_k_m" and ex["output"]["template_ok"]
+        assert dec["output"]["metrics"]["runtime"] == "llama.cpp Q4_K_M"
+        assert dec["output"]["metrics"]["success_rate"] == ex["output"]["success_rate"]
+        ev = _events(folder)
+        assert ev.index(ex) < next(i for i, e in enumerate(ev) if e["kind"] == "decision")
     train = next(e for e in _events(folder) if e.get("tool") == "train" and e["kind"] == "tool")
     assert train["output"]["steps"] == 2 and train["output"]["estimate"]["memory_error_pct"] is not None
     md = (folder / "journal.md").read_text()
@@ -43,6 +52,14 @@ def test_run_reaches_deploy_then_approve(tiny_model):
     assert out["status"] == "approved" and out["approved_by"] == "alice"
     bundle = folder / "deploy"
     assert (bundle / "adapter" / "adapter_config.json").exists() and (bundle / "SHA256SUMS").read_text().count("\n") >= 3
+    card = (bundle / "MODEL_CARD.md").read_text()
+    assert "base (before)" in card and "journal.md" in card and tiny_model in card
+    if exported:
+        assert (bundle / "model-q4_k_m.gguf").stat().st_size > 1_000_000
+        assert (bundle / "Modelfile").read_text().startswith("FROM ./model-q4_k_m.gguf")
+        assert "Q4_K_M" in card and (bundle / "export_report.json").exists()
+        sums = (bundle / "SHA256SUMS").read_text()
+        assert "model-q4_k_m.gguf" in sums and "Modelfile" in sums
     assert _events(folder)[-2]["kind"] == "approval" and _events(folder)[-2]["actor"] == "user:alice"
     with pytest.raises(TunepilotError, match="already approved"):
         runs.approve("t-deploy")

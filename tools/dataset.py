@@ -20,8 +20,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tools.data import teachers
-from tools.data.sandbox import Sandbox
 from tools.data.io import split_by_role, write_splits
+from tools.data.sandbox import Sandbox
 from tools.data.validate import ContaminationGuard, Deduper, call_errors, count_by, stats, token_length
 from tunepilot import TunepilotError
 

@@ -37,6 +37,7 @@ class EvalSpec(BaseModel):
     suite: str | None = None  # --suite: e.g. bfcl:simple_python
     model: str = "smollm2-135m-instruct"  # --model
     adapter: Path | None = None  # --adapter: LoRA adapter folder to evaluate on top of --model
+    gguf: Path | None = None  # --gguf: evaluate this GGUF in llama.cpp instead (an exported model)
     limit: int | None = Field(None, ge=1)  # --limit: first N items
     compare_base: bool = False  # --compare-base: also score the base model, paired test
     split: str = "test"
@@ -52,12 +53,15 @@ class EvalSpec(BaseModel):
             raise ValueError("give exactly one of --data or --suite")
         if self.compare_base and self.adapter is None:
             raise ValueError("--compare-base needs --adapter (the tuned model)")
+        if self.gguf is not None and (self.adapter is not None or self.compare_base):
+            raise ValueError("--gguf evaluates an exported model as is: no --adapter or --compare-base")
         return self
 
 
 class EvalReport(BaseModel):
     model: str
     adapter: str | None
+    runtime: str = "transformers"  # or llama.cpp (--gguf)
     source: str
     n: int
     success_rate: float  # items whose every turn is right
@@ -253,7 +257,8 @@ def summarise(results: list[dict], spec: EvalSpec, adapter, source: str, val_los
     tagged = [t for t in turns if "<tool_call" in t["output"] or "</tool_call>" in t["output"]]
     roles = sorted({r["role"] for r in results})
     return EvalReport(
-        model=spec.model, adapter=str(adapter) if adapter else None, source=source, n=len(results),
+        model=str(spec.gguf) if spec.gguf else spec.model, adapter=str(adapter) if adapter else None,
+        runtime="llama.cpp" if spec.gguf else "transformers", source=source, n=len(results),
         success_rate=rate([r["success"] for r in results]) or 0.0,
         tool_call_accuracy=rate([not t["failure"] for t in turns if t["expects_call"]]),
         multi_step_match=rate([r["success"] for r in results if r["kind"] == "multi"]),
@@ -364,7 +369,15 @@ def evaluate(spec: EvalSpec) -> dict:
         from tools.data.io import load_split
 
         val = load_split(spec.data, "val")
-    gen = Generator(spec.model, None, spec.trust_remote_code)
+    if spec.gguf is not None:
+        from tools.llamacpp import LlamaCppGenerator
+
+        if not Path(spec.gguf).is_file():
+            raise TunepilotError(f"--gguf {spec.gguf}: no such file")
+        gen = LlamaCppGenerator(spec.gguf)
+        val = None  # val loss needs the HF model; the exported one is scored on answers only
+    else:
+        gen = Generator(spec.model, None, spec.trust_remote_code)
     reports = {}
     phases = [("base", None), ("tuned", spec.adapter)] if spec.compare_base else [("tuned" if spec.adapter else "base", spec.adapter)]
     for name, adapter in phases:

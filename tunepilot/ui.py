@@ -27,9 +27,10 @@ class Console:
 
     @contextmanager
     def spinner(self, what: str):
+        """Yields a callback that shows the current step next to the spinner."""
         with self._bar() as p:
-            p.add_task(what, total=None, info="")
-            yield
+            task = p.add_task(what, total=None, info="")
+            yield lambda info: p.update(task, info=escape(str(info)))
 
     @contextmanager
     def training(self):
@@ -82,6 +83,32 @@ class Console:
             self.c.print(f"tuned - base = {c['diff']:+.3f} (95% CI {c['diff_ci95'][0]:+.3f}..{c['diff_ci95'][1]:+.3f}), "
                          f"McNemar p = {c['mcnemar_p']:.4g}")
 
+
+    def exported(self, rep) -> None:
+        if self.quiet:
+            return
+        t = Table(title=f"export -> {rep.out}")
+        for col in ("model", "MB", "success", "latency avg / p95 s", "peak RSS MB"):
+            t.add_column(col, justify="left" if col == "model" else "right")
+        for name in ["hf", *[k for k in rep.files if k not in ("f16", "lora")]]:
+            v = rep.verification.get(name, {})
+            size = rep.files.get(name, {}).get("mb")
+            lat = v.get("latency_s") or {}
+            t.add_row(name.upper() if name != "hf" else "merged (transformers)", _fmt(size), _fmt(v.get("success_rate")),
+                      f"{lat['avg']:.2f} / {lat['p95']:.2f}" if lat else "-", _fmt(v.get("peak_rss_mb")))
+        self.c.print(t)
+        tc = rep.template_check
+        self.c.print(f"template round trip: {'OK' if tc['ok'] else 'MISMATCH'} on {len(tc['cases'])} golden conversations;"
+                     f" chosen: {rep.chosen or '-'}; Modelfile: {rep.modelfile}")
+        if not rep.ollama.get("created"):
+            self.c.print(f"ollama not run here; to install the model: {escape(rep.ollama['command'])}")
+
+    def doctor(self, rep: dict) -> None:
+        if self.quiet:
+            return
+        for c in rep["checks"]:
+            mark = "[green]ok[/green]" if c["ok"] else "[red]FAIL[/red]"
+            self.c.print(f"{mark}  {c['check']}: {escape(str(c['detail']))}")
 
     def fault(self, kind: str, tool: str | None = None, output=None, rationale: str | None = None) -> None:
         """Diagnosis and recovery lines from the train tool's fallback ladder."""
