@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel
 from pydantic_ai import Agent, ModelRetry, RunContext
 
-from agent.planner import PlaybookPlanner, should_export
+from agent.planner import PlaybookPlanner
 from agent.schemas import Decision
 from agent.toolbox import (
     BudgetExceeded,
@@ -102,8 +102,8 @@ def build_agent(model):
     @agent.tool
     def export(ctx: RunContext[Toolbox], args: ExportArgs) -> ExportSummary:
         """Export the latest evaluated adapter for deployment: merge, GGUF, quant ladder
-        Q4_K_M -> Q5_K_M -> Q8_0 verified in llama.cpp. Call after evaluate when success is at least
-        the abort bar; decide then judges the exported model (what would be deployed)."""
+        Q4_K_M -> Q5_K_M -> Q8_0 verified in llama.cpp. decide exports by itself when needed and
+        then judges the exported model (what would be deployed)."""
         return _guard(ctx.deps.export, args)
 
     @agent.tool
@@ -142,8 +142,6 @@ class LLMPlanner:
                 return self.fallback.run(tb)
             if tb.evaluated is None or tb.evaluated.iteration != tb.iteration:
                 tb.evaluate(EvalArgs())
-            if should_export(tb):
-                tb.export(ExportArgs())
             final = tb.decide()
         agree = verdict.action == final.action
         tb.journal.log(tb.actor, "verdict", decision=final.action, output={"llm_action": verdict.action},

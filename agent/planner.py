@@ -1,6 +1,6 @@
 """The offline planner: seeds 002/004's policy, deterministic, no LLM.
 
-data -> (plan -> estimate -> train -> evaluate -> decide) per iteration; on "iterate" the
+data -> (plan -> estimate -> train -> evaluate -> [export] -> decide) per iteration; on "iterate" the
 playbook (agent/playbook.yaml) picks the next change; it stops at deploy, abort, an exhausted
 playbook or the budget. It picks up from whatever state the toolbox already holds, so the LLM
 planner can fall back to it mid-run.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from agent.criteria import failing
 from agent.playbook import next_step
 from agent.schemas import Decision
-from agent.toolbox import BudgetExceeded, DataArgs, EvalArgs, ExportArgs, Toolbox, TrainArgs
+from agent.toolbox import BudgetExceeded, DataArgs, EvalArgs, Toolbox, TrainArgs
 
 
 class PlaybookPlanner:
@@ -33,8 +33,6 @@ class PlaybookPlanner:
                     return self._stop(tb, f"budget: {e}")
             if tb.evaluated is None or tb.evaluated.iteration != tb.iteration:
                 tb.evaluate(EvalArgs())
-            if should_export(tb):
-                tb.export(ExportArgs())
             d = tb.decide() if len(tb.decisions) < tb.iteration else tb.decisions[-1]
             if d.action != "iterate":
                 return d
@@ -65,13 +63,3 @@ class PlaybookPlanner:
         if last.action == "iterate":
             last = last.model_copy(update={"next_step": why})
         return last
-
-
-def should_export(tb: Toolbox) -> bool:
-    """Export (and judge the exported model) once per iteration, when llama.cpp is installed and the
-    adapter's quality is not already below the abort bar (then no runtime can save it)."""
-    from agent.playbook import CAPABILITIES
-
-    return (CAPABILITIES["export"] and tb.evaluated is not None and len(tb.decisions) < tb.iteration
-            and (tb.exported is None or tb.exported.iteration != tb.iteration)
-            and tb.evaluated.success_rate >= tb.request.criteria.iterate_success)

@@ -372,6 +372,8 @@ class Toolbox:
         adapter was exported, to the exported GGUF as llama.cpp ran it (what would be deployed)."""
         if self.evaluated is None:
             raise TunepilotError("decide needs an evaluation: call evaluate first")
+        if self.needs_export():
+            self.export(ExportArgs())
         e = self.evaluated
         metrics = {"success_rate": e.success_rate, "latency_avg_s": e.latency_avg_s, "memory_gb": e.memory_gb,
                    "per_role": e.per_role, "general_probe": e.general_probe, "runtime": "transformers"}
@@ -403,6 +405,16 @@ class Toolbox:
                          output={"metrics": d.metrics, "reasons": d.reasons}, decision=d.action,
                          rationale="; ".join(d.reasons))
         return d
+
+    def needs_export(self) -> bool:
+        """Whatever the planner, the decision is judged on the exported model: export once per
+        iteration when llama.cpp is installed and success is not already below the abort bar (then
+        no runtime can save it)."""
+        from agent.playbook import CAPABILITIES
+
+        return (CAPABILITIES["export"] and self.evaluated is not None and self.evaluated.iteration == self.iteration
+                and (self.exported is None or self.exported.iteration != self.iteration)
+                and self.evaluated.success_rate >= self.request.criteria.iterate_success)
 
     def _resolved(self) -> dict:
         """The config with the device default batch size filled in (the memory store needs it)."""
