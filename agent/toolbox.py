@@ -113,7 +113,7 @@ class ExportSummary(BaseModel):
     success_rate: float
     latency_avg_s: float
     latency_p95_s: float
-    memory_gb: float
+    memory_gb: float  # what the GGUF adds in llama.cpp: weights touched, KV cache, buffers
     per_role: dict[str, float | None]
     failures: dict[str, int]
     template_ok: bool
@@ -359,7 +359,7 @@ class Toolbox:
         self.exported = ExportSummary(
             iteration=self.iteration, quant=q, gguf=rep["files"][q]["path"], modelfile=rep["modelfile"], folder=str(folder),
             success_rate=v["success_rate"], latency_avg_s=v["latency_s"]["avg"], latency_p95_s=v["latency_s"]["p95"],
-            memory_gb=round(v["peak_rss_mb"] / 1024, 3), per_role=v.get("per_role") or {}, failures=v["failures"],
+            memory_gb=round((v.get("model_memory_mb") or v["peak_rss_mb"]) / 1024, 3), per_role=v.get("per_role") or {}, failures=v["failures"],
             template_ok=rep["template_check"]["ok"], ladder=rep["ladder"], report=str(folder / "export_report.json"))
         for step in rep["ladder"]:
             self.journal.log(self.actor, "note", tool="export", output=step, rationale=f"{step['quant']}: {step['why']}")

@@ -51,7 +51,7 @@ def test_verification_report_has_success_and_latency_per_quant(exported):
         v = report.verification[q]
         assert v["runtime"] == "llama.cpp" and v["n"] == 3
         assert 0.0 <= v["success_rate"] <= 1.0 and v["latency_s"]["avg"] > 0 and v["latency_s"]["p95"] > 0
-        assert v["peak_rss_mb"] > 0
+        assert v["peak_rss_mb"] > 0 and 0 < v["model_memory_mb"] < v["peak_rss_mb"]
     saved = json.loads((out / "export_report.json").read_text())
     assert saved["verification"]["q8_0"]["latency_s"] == report.verification["q8_0"]["latency_s"]
 

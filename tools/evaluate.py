@@ -77,6 +77,8 @@ class EvalReport(BaseModel):
     tokens_per_s: float
     peak_rss_mb: float
     peak_vram_mb: float | None = None
+    model_memory_mb: float | None = None  # --gguf: memory the model itself added in llama.cpp (what a server needs
+    # on top of its own small footprint); peak_rss_mb also counts this Python process
     val_loss: float | None = None
     perplexity: float | None = None
     items: list[dict] = []
@@ -390,6 +392,8 @@ def evaluate(spec: EvalSpec) -> dict:
             reports[name].latency_s = latency_probe(gen, items, spec)
         if spec.general_probe and spec.data is not None:
             reports[name].general_probe = general_probe(gen)
+        if spec.gguf is not None:
+            reports[name].model_memory_mb = round(gen.model_memory_mb, 1)
     if not spec.compare_base:
         return reports[phases[0][0]].model_dump(mode="json")
     base, tuned = reports["base"], reports["tuned"]

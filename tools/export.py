@@ -170,8 +170,6 @@ def merge(spec: ExportSpec, dest: Path):
 
     path = resolve_model(spec.model)
     tok = load_tokenizer(path, spec.trust_remote_code)
-    if dest.exists() and (dest / "config.json").exists():
-        return dest, tok
     # bf16, never 4-bit: a QLoRA adapter merges into the de-quantized base
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, trust_remote_code=spec.trust_remote_code)
     if spec.adapter:
@@ -211,7 +209,7 @@ def _verify(model_args: list[str], data: Path, n: int, out: Path) -> dict:
         raise TunepilotError(f"verification of {model_args[-1]} failed: {(r.stderr or r.stdout).strip()[-400:]}")
     rep = json.loads(r.stdout.strip().splitlines()[-1])
     keys = ("success_rate", "tool_call_accuracy", "tag_wellformed_rate", "failures", "latency_s", "tokens_per_s",
-            "peak_rss_mb", "n", "runtime", "per_role")
+            "peak_rss_mb", "model_memory_mb", "n", "runtime", "per_role")
     return {k: rep.get(k) for k in keys}
 
 

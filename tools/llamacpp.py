@@ -157,8 +157,9 @@ def load(gguf: Path, n_ctx: int = 2048, threads: int | None = None):
 
         api.llama_model_default_params = params
     try:
+        gpu = -1 if llama_cpp.llama_supports_gpu_offload() else 0  # a CUDA/Metal build: every layer on the GPU
         return llama_cpp.Llama(model_path=str(gguf), n_ctx=n_ctx, n_threads=threads or os.cpu_count(), verbose=False,
-                               seed=0)
+                               seed=0, n_gpu_layers=gpu)
     finally:
         api.llama_model_default_params = default
 
@@ -194,9 +195,14 @@ class LlamaCppGenerator:
 
     def __init__(self, gguf: Path, n_ctx: int = 2048, threads: int | None = None):
 
+        import psutil
+
         from tools.modelfile import embedded_template
 
         self.path = Path(gguf)
+        self._proc = psutil.Process()
+        self._rss0 = self._proc.memory_info().rss
+        self.model_memory_mb = 0.0  # RSS the model added to this process: weights touched, KV cache, buffers
         self.template = embedded_template(self.path)
         if not self.template:
             raise TunepilotError(f"{gguf}: no tokenizer.chat_template in the GGUF metadata")
@@ -221,6 +227,7 @@ class LlamaCppGenerator:
                                              stop=self.stop, seed=0)
             dt = time.perf_counter() - t0
             out.append(Generation(res["choices"][0]["text"].strip(), dt, res["usage"]["completion_tokens"]))
+            self.model_memory_mb = max(self.model_memory_mb, (self._proc.memory_info().rss - self._rss0) / 2**20)
         return out
 
 

@@ -88,14 +88,15 @@ class Console:
         if self.quiet:
             return
         t = Table(title=f"export -> {rep.out}")
-        for col in ("model", "MB", "success", "latency avg / p95 s", "peak RSS MB"):
+        for col in ("model", "file MB", "success", "latency avg / p95 s", "memory MB"):
             t.add_column(col, justify="left" if col == "model" else "right")
         for name in ["hf", *[k for k in rep.files if k not in ("f16", "lora")]]:
             v = rep.verification.get(name, {})
             size = rep.files.get(name, {}).get("mb")
             lat = v.get("latency_s") or {}
             t.add_row(name.upper() if name != "hf" else "merged (transformers)", _fmt(size), _fmt(v.get("success_rate")),
-                      f"{lat['avg']:.2f} / {lat['p95']:.2f}" if lat else "-", _fmt(v.get("peak_rss_mb")))
+                      f"{lat['avg']:.2f} / {lat['p95']:.2f}" if lat else "-",
+                      _fmt(v.get("model_memory_mb") or v.get("peak_rss_mb")))
         self.c.print(t)
         tc = rep.template_check
         self.c.print(f"template round trip: {'OK' if tc['ok'] else 'MISMATCH'} on {len(tc['cases'])} golden conversations;"
