@@ -206,9 +206,13 @@ def model_card(folder: Path, dec: dict) -> str:
     m, b, x = dec.get("metrics", {}), dec.get("base") or {}, dec.get("export")
     tc = request["training_config"]
     data = {}
-    if (folder / "artifacts" / "data" / "metadata.json").exists():
-        meta = json.loads((folder / "artifacts" / "data" / "metadata.json").read_text())
-        data = {"splits": meta.get("splits"), "teacher": meta.get("teacher"), "content_hash": meta.get("content_hash")}
+    cfg = Path(dec["adapter"]).parent / "training_config.json" if dec.get("adapter") else None
+    if cfg and cfg.exists():
+        meta_file = Path(json.loads(cfg.read_text())["data"]) / "metadata.json"
+        if meta_file.exists():
+            meta = json.loads(meta_file.read_text())
+            data = {"folder": str(meta_file.parent), "splits": meta.get("splits"), "teacher": meta.get("teacher"),
+                    "seed": meta.get("seed"), "content_hash": meta.get("content_hash")}
     lines = [
         f"# {request['base_model']} + tunepilot {tc['method'].upper()} ({folder.name})", "",
         f"Goal: {request['goal']}", "",
@@ -218,7 +222,7 @@ def model_card(folder: Path, dec: dict) -> str:
         f"- Deployed artifact: {Path(x['gguf']).name} ({x['quant'].upper()}, llama.cpp), Modelfile alongside"
         if x else "- Deployed artifact: LoRA adapter (no GGUF export in this run)",
         f"- Decision judged on: {m.get('runtime', 'transformers')}", "",
-        "| metric | base (before) | tuned (after) |", "|---|---|---|",
+        f"| metric | base (before, transformers) | tuned (after, {m.get('runtime', 'transformers')}) |", "|---|---|---|",
         f"| success | {b.get('success_rate')} | {m.get('success_rate')} |",
         f"| latency avg s | {b.get('latency_avg_s')} | {m.get('latency_avg_s')} |",
         f"| memory GB | - | {m.get('memory_gb')} |", "",
