@@ -96,6 +96,7 @@ class EvalConfig(_Strict):
     limit: int | None = Field(30, ge=1)  # test items scored per iteration
     compare_base: bool = True
     batch_size: int = Field(8, ge=1)
+    export: bool = True  # judge the decision on the exported GGUF in llama.cpp (when llama.cpp is installed)
 
 
 class Request(_Strict):

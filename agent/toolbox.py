@@ -412,7 +412,7 @@ class Toolbox:
         no runtime can save it)."""
         from agent.playbook import CAPABILITIES
 
-        return (CAPABILITIES["export"] and self.evaluated is not None and self.evaluated.iteration == self.iteration
+        return (CAPABILITIES["export"] and self.request.evaluation.export and self.evaluated is not None and self.evaluated.iteration == self.iteration
                 and (self.exported is None or self.exported.iteration != self.iteration)
                 and self.evaluated.success_rate >= self.request.criteria.iterate_success)
 

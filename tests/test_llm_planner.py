@@ -21,7 +21,8 @@ pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
 
 QUICK = {"dataset.n_examples": 40, "training_config.max_steps": 1, "evaluation.limit": 3,
          "criteria.min_success": 0.0, "criteria.iterate_success": 0.0,
-         "criteria.max_latency_s": 600, "criteria.iterate_latency_s": 700, "criteria.max_memory_gb": 100}
+         "criteria.max_latency_s": 600, "criteria.iterate_latency_s": 700, "criteria.max_memory_gb": 100,
+         "evaluation.export": False}  # the export path is tested in test_run.py and test_export.py
 
 
 def _toolbox(tmp_path, tiny_model):
@@ -86,7 +87,7 @@ class Endpoint(BaseHTTPRequestHandler):
             return
         done = sum(1 for m in body["messages"] if m["role"] == "tool")
         output = next(t["function"]["name"] for t in body["tools"]
-                      if t["function"]["name"] not in ("generate_data", "train", "evaluate", "decide"))
+                      if t["function"]["name"] not in ("generate_data", "train", "evaluate", "export", "decide"))
         names = [t["function"]["name"] for t in body["tools"]]
         if "generate_data" not in names:  # the goal -> request call: structured output
             output = names[0]
