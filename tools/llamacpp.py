@@ -21,7 +21,6 @@ import tarfile
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from tunepilot import TunepilotError
@@ -182,13 +181,6 @@ def _quiet(log: Path):
                 os.close(fd)
 
 
-@dataclass
-class Generation:
-    text: str
-    latency_s: float
-    new_tokens: int
-
-
 class LlamaCppGenerator:
     """The evaluator's generator interface on a GGUF in llama.cpp: prompts rendered with the GGUF's
     own embedded chat template (what the runtime does), greedy, one request at a time."""
@@ -218,7 +210,9 @@ class LlamaCppGenerator:
         return render_jinja(self.template, render_messages(record), add_generation_prompt=True,
                             bos_token=self.bos, eos_token=self.eos)
 
-    def generate(self, records: list[dict], max_new_tokens: int = 192, batch_size: int = 1) -> list[Generation]:
+    def generate(self, records: list[dict], max_new_tokens: int = 192, batch_size: int = 1) -> list:
+        from tools.evaluate import Generation  # the evaluator's own record, not a copy
+
         out = []
         for r in records:
             prompt = self.prompt(r)
