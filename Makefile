@@ -10,4 +10,4 @@ demo: setup
 test: setup
 	.venv/bin/python -m pytest -q --durations=15
 bench: setup
-	.venv/bin/python benchmarks/train_throughput.py
+	.venv/bin/python benchmarks/train_throughput.py --baseline-batch-size 4,8

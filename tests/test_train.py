@@ -40,6 +40,9 @@ def test_outputs_written(trained):
     audit = json.loads((out / "loss_mask_audit.json").read_text())
     assert 0 < audit["trained_fraction"] < 0.6 and audit["masked_tokens"] > 0
     assert result.tokens_per_s > 0 and result.peak_rss_mb > 0
+    # 2 evaluations + 2 checkpoint saves happened inside train(): their time is counted and left out
+    assert result.eval_save_s > 0 and result.train_tokens_per_s > result.tokens_per_s
+    assert result.wall_s - result.eval_save_s > 0
 
 
 def test_resume_continues_step_count(trained):

@@ -45,7 +45,7 @@ class TrainSpec(BaseModel):
     epochs: float = 1.0  # --epochs; ignored when max_steps is set
     max_steps: int | None = Field(None, ge=1)  # --max-steps: overrides epochs
     batch_size: int | None = Field(None, ge=1)  # --batch-size: packed sequences per micro-batch; default 1 on CPU
-    # (padding-free packing flattens a batch into one row, and CPU attention cost grows with its length), 4 on GPU
+    # (padding-free packing flattens a batch into one row; on 2 cores a 2048-token row cost 12 % more per token than two of 1024), 4 on GPU
     grad_accum: int = Field(2, ge=1)  # --grad-accum: effective batch = batch_size x grad_accum x processes; small
     # data and a CPU budget favour more, smaller steps (2 packed 1024-token rows ~ 4-5 examples per step)
     lr: float | None = Field(None, gt=0)  # --lr: default 1e-3 for LoRA/QLoRA (small models take a high rate), 2e-5 full
@@ -86,7 +86,9 @@ class TrainResult(BaseModel):
     train_loss: float | None
     eval_loss: float | None
     best_eval_loss: float | None
-    tokens_per_s: float | None  # trained tokens (non-pad) per second
+    tokens_per_s: float | None  # trained tokens (non-pad) per second of train() wall time, evaluations included
+    train_tokens_per_s: float | None = None  # the same over the training steps alone (evaluations and saves left out)
+    eval_save_s: float | None = None  # seconds of evaluation and checkpoint saving inside train()
     peak_rss_mb: float
     peak_vm_mb: float | None = None  # peak address space (the quantity --memory-limit-gb caps)
     peak_vram_mb: float | None
@@ -307,6 +309,7 @@ def recipe_main(config_path: str) -> None:
     from trl import SFTConfig, SFTTrainer
 
     from tools.data.io import load_split
+    from tools.packed_attention import attn_implementation
     from tunepilot.models import load_tokenizer
 
     cfg = json.loads(Path(config_path).read_text())
@@ -326,6 +329,9 @@ def recipe_main(config_path: str) -> None:
 
     # 2. model: bf16/fp16 weights, or nf4 + double quant for QLoRA
     load = {"dtype": dtype, "trust_remote_code": spec.trust_remote_code}
+    attn = attn_implementation(spec.packing, cuda)  # one causal SDPA per packed conversation (no flash-attn)
+    if attn:
+        load["attn_implementation"] = attn
     if spec.method == "qlora":
         from transformers import BitsAndBytesConfig
 
@@ -362,7 +368,7 @@ def recipe_main(config_path: str) -> None:
         include_num_input_tokens_seen="non_padding", dataloader_num_workers=0, save_only_model=False,
         disable_tqdm=True, logging_nan_inf_filter=False, optim=spec.optim,  # the filter would hide a NaN loss
     )
-    trainer_cls = SFTTrainer if cuda else _cpu_trainer()
+    trainer_cls = _timed(SFTTrainer if cuda else _cpu_trainer(autocast=dtype == torch.bfloat16))
     trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                           processing_class=tokenizer, peft_config=peft_config,
                           callbacks=[EarlyStoppingCallback(spec.early_stopping_patience), MetricsLog(out / "metrics.jsonl"),
@@ -373,6 +379,7 @@ def recipe_main(config_path: str) -> None:
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.time() - t0
+    stepping = wall - trainer.eval_save_s  # time in training steps: evaluations and checkpoint saves left out
 
     # 6. save (best checkpoint already loaded) and report
     if not trainer.is_world_process_zero():
@@ -391,6 +398,8 @@ def recipe_main(config_path: str) -> None:
         "model_dir": str(out / "model") if spec.method == "full" else None, "steps": state.global_step,
         "train_loss": result.training_loss, "eval_loss": final_eval, "best_eval_loss": min(evals) if evals else None,
         "tokens_per_s": (state.num_input_tokens_seen - tokens_before) / wall if wall > 0 else None,
+        "train_tokens_per_s": (state.num_input_tokens_seen - tokens_before) / stepping if stepping > 0 else None,
+        "eval_save_s": trainer.eval_save_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_vm_mb": _vm_peak_mb(),
         "peak_vram_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None, "wall_s": wall,
         "stopped_early": state.global_step < state.max_steps, "resumed_from": resume,
@@ -425,7 +434,33 @@ def _dtype(precision: str, cuda: bool):
     return torch.float16
 
 
-def _cpu_trainer():
+def _timed(cls):
+    """The trainer class, also counting the seconds spent in evaluations and checkpoint saves during
+    `train()`, so throughput can be reported for the training steps alone."""
+
+    class Timed(cls):
+        eval_save_s = 0.0
+
+        def _timing(self, fn, *args, **kwargs):
+            t = time.time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.eval_save_s += time.time() - t
+
+        def evaluate(self, *args, **kwargs):
+            return self._timing(super().evaluate, *args, **kwargs)
+
+        def _save_checkpoint(self, *args, **kwargs):
+            return self._timing(super()._save_checkpoint, *args, **kwargs)
+
+    Timed.__name__ = cls.__name__
+    return Timed
+
+
+def _cpu_trainer(autocast: bool):
+    import contextlib
+
     import torch
     import torch.nn.functional as F
     from trl import SFTTrainer
@@ -433,13 +468,17 @@ def _cpu_trainer():
     class CPUSFTTrainer(SFTTrainer):
         """On CPU, TRL's tiled fp32 LM head (for its entropy/accuracy metrics) took a third of every step
         (py-spy, SmolLM2). Here the LM head runs only at positions whose next token is trained (about
-        1 in 8 with assistant-only loss), via the model's own `logits_to_keep`; same loss, same labels."""
+        1 in 8 with assistant-only loss), via the model's own `logits_to_keep`; same loss, same labels.
+        With a bf16 base the fp32 LoRA matmuls run under bf16 autocast (the adapter weights and the
+        optimizer stay fp32), as `bf16=True` does on a GPU; accelerate's CPU launch leaves it off."""
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
             targets = labels[:, 1:]  # position t predicts token t+1
             keep = (targets != -100).any(dim=0).nonzero().squeeze(1)  # union over rows (CPU batches are 1 row)
-            outputs = model(**inputs, logits_to_keep=keep, use_cache=False)
+            ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+            with ctx:
+                outputs = model(**inputs, logits_to_keep=keep, use_cache=False)
             picked = targets[:, keep]
             loss = F.cross_entropy(outputs.logits.float().flatten(0, 1), picked.flatten(), ignore_index=-100,
                                    reduction="sum")
