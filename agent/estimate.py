@@ -42,13 +42,14 @@ RUNTIME_GB = {
     "cuda": 0.5,  # CUDA context + cuBLAS workspace (assumed; peak_vram_mb, max_memory_allocated, leaves it out)
 }
 FLOPS = {  # effective training FLOP/s per device, for the default throughput
-    "cpu": 112e9,  # measured: SmolLM2-135M LoRA at 1024 tokens, 204 tokens/s of training (100,017 tokens in
-    # 554 s wall less 64 s of evaluations) x 548 MFLOP/token as counted by _flops_per_token
+    "cpu": 158e9,  # measured: SmolLM2-135M LoRA at 1024 tokens, 287 tokens/s of training (129,823 tokens in
+    # 515 s wall less 81 s of evaluations and saves, 2026-11-30, per-conversation attention + bf16 autocast)
+    # x 548 MFLOP/token as counted by _flops_per_token (112e9 before those two changes)
     "cuda": 10e12,  # assumed, conservative: ~15 % of a T4's 65 bf16/fp16 TFLOP/s, a few % of an A100/H100's
 }
 QLORA_SPEED = {"cpu": 0.4, "cuda": 0.7}  # nf4 dequantisation per matmul (assumed; bitsandbytes' CPU path is slow)
 MULTI_GPU_EFFICIENCY = 0.9  # DDP all-reduce of the gradients (assumed)
-EVAL_OVERHEAD = 0.13  # measured: 64 s of evaluations in the 554 s run (val = 1/8 of train, every 20 steps)
+EVAL_OVERHEAD = 0.19  # measured: 81 s of evaluations and saves on 434 s of steps (val = 1/8 of train, every 20 steps)
 PACK_FILL = 0.94  # measured: 100,017 tokens in 104 packed rows of 1024
 ALLOC_K, ALLOC_M0 = 0.85, 2.5  # CPU heap growth (fitted to the calibration table)
 LOGIT_BYTES = {"cpu": 14, "cuda": 16}  # per kept position and vocab entry: bf16 logits, fp32 upcast,
