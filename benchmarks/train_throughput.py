@@ -51,8 +51,9 @@ def main():
             rows[f"baseline b{bs}"] = {k: base[k] for k in ("tokens_per_s", "peak_rss_mb", "wall_s")}
     ours_row = rows["tunepilot"]
     print(f"{'':14s} {'tokens/s':>10s} {'peak RSS MB':>12s} {'wall s':>8s}")
-    print(f"{'tunepilot':14s} {ours_row['tokens_per_s']:10.1f} {ours_row['peak_rss_mb']:12.0f} {ours_row['wall_s']:8.0f}"
-          f"   ({ours_row['wall_tokens_per_s']:.1f} tokens/s with its {ours_row['eval_save_s']:.0f} s of evaluation and saving)")
+    print(f"{'tunepilot':14s} {ours_row['tokens_per_s']:10.1f} {ours_row['peak_rss_mb']:12.0f} "
+          f"{ours_row['wall_s']:8.0f}   ({ours_row['wall_tokens_per_s']:.1f} tokens/s with its "
+          f"{ours_row['eval_save_s']:.0f} s of evaluation and saving)")
     for name in [k for k in rows if k.startswith("baseline")]:
         b = rows[name]
         b["ratio"] = {"tokens_per_s": ours_row["tokens_per_s"] / b["tokens_per_s"],

@@ -45,7 +45,8 @@ class TrainSpec(BaseModel):
     epochs: float = 1.0  # --epochs; ignored when max_steps is set
     max_steps: int | None = Field(None, ge=1)  # --max-steps: overrides epochs
     batch_size: int | None = Field(None, ge=1)  # --batch-size: packed sequences per micro-batch; default 1 on CPU
-    # (padding-free packing flattens a batch into one row; on 2 cores a 2048-token row cost 12 % more per token than two of 1024), 4 on GPU
+    # (padding-free packing flattens a batch into one row; on 2 cores a 2048-token row cost 12 % more per
+    # token than two of 1024), 4 on GPU
     grad_accum: int = Field(2, ge=1)  # --grad-accum: effective batch = batch_size x grad_accum x processes; small
     # data and a CPU budget favour more, smaller steps (2 packed 1024-token rows ~ 4-5 examples per step)
     lr: float | None = Field(None, gt=0)  # --lr: default 1e-3 for LoRA/QLoRA (small models take a high rate), 2e-5 full
@@ -459,8 +460,6 @@ def _timed(cls):
 
 
 def _cpu_trainer(autocast: bool):
-    import contextlib
-
     import torch
     import torch.nn.functional as F
     from trl import SFTTrainer
@@ -476,8 +475,7 @@ def _cpu_trainer(autocast: bool):
             labels = inputs.pop("labels")
             targets = labels[:, 1:]  # position t predicts token t+1
             keep = (targets != -100).any(dim=0).nonzero().squeeze(1)  # union over rows (CPU batches are 1 row)
-            ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
-            with ctx:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
                 outputs = model(**inputs, logits_to_keep=keep, use_cache=False)
             picked = targets[:, keep]
             loss = F.cross_entropy(outputs.logits.float().flatten(0, 1), picked.flatten(), ignore_index=-100,
