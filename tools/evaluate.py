@@ -45,6 +45,8 @@ class EvalSpec(BaseModel):
     max_new_tokens: int = Field(192, ge=8)
     latency_probe: int = Field(5, ge=0)  # --latency-probe: answers timed one request at a time (0: off)
     general_probe: bool = True  # --no-general-probe: skip the 20 general questions (catastrophic forgetting check)
+    constrained: bool = True  # --no-constrained: score raw decoding; default: schema-constrained tool calls
+    # (tools/constrained.py), as llama.cpp and vLLM serve them
     trust_remote_code: bool = False
 
     @model_validator(mode="after")
@@ -62,6 +64,7 @@ class EvalReport(BaseModel):
     model: str
     adapter: str | None
     runtime: str = "transformers"  # or llama.cpp (--gguf)
+    constrained: bool = False  # tool calls decoded under their schemas (tools/constrained.py)
     source: str
     n: int
     success_rate: float  # items whose every turn is right
@@ -94,7 +97,8 @@ class Generation:
 class Generator:
     """Greedy batched generation with the `<tool_call>` convention. Adapter optional."""
 
-    def __init__(self, model: str, adapter: Path | None = None, trust_remote_code: bool = False):
+    def __init__(self, model: str, adapter: Path | None = None, trust_remote_code: bool = False,
+                 constrained: bool = False):
         import torch
         from transformers import AutoModelForCausalLM
 
@@ -114,6 +118,18 @@ class Generator:
         self.model.eval()
         end = self.tok.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in self.tok.get_vocab() else None
         self.stop = [i for i in {self.tok.eos_token_id, end} if i is not None]
+        self.constrained = constrained
+        self._lltok = None
+
+    def _constraint(self, records: list[dict]):
+        """Schema-constrained tool calls for a batch (None when off or no record offers tools)."""
+        if not self.constrained or not any(r.get("tools") for r in records):
+            return None
+        from tools.constrained import Constraint, hf_lltokenizer
+
+        if self._lltok is None:
+            self._lltok = hf_lltokenizer(self.tok, self.model.get_output_embeddings().weight.shape[0], self.stop)
+        return Constraint(self._lltok, [r.get("tools") or [] for r in records], self.stop)
 
     def attach(self, adapter: Path) -> None:
         from peft import PeftModel
@@ -141,9 +157,11 @@ class Generator:
             enc = self.tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
             enc = enc.to(self.model.device)
             t0 = time.perf_counter()
+            constraint = self._constraint([records[i] for i in idx])
             with torch.inference_mode():
                 gen = self.model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                          eos_token_id=self.stop, pad_token_id=self.tok.pad_token_id)
+                                          eos_token_id=self.stop, pad_token_id=self.tok.pad_token_id,
+                                          logits_processor=[constraint] if constraint else None)
             dt = time.perf_counter() - t0
             new = gen[:, enc["input_ids"].shape[1]:]
             for row, i in zip(new, idx):
@@ -260,7 +278,7 @@ def summarise(results: list[dict], spec: EvalSpec, adapter, source: str, val_los
     roles = sorted({r["role"] for r in results})
     return EvalReport(
         model=str(spec.gguf) if spec.gguf else spec.model, adapter=str(adapter) if adapter else None,
-        runtime="llama.cpp" if spec.gguf else "transformers", source=source, n=len(results),
+        runtime="llama.cpp" if spec.gguf else "transformers", constrained=spec.constrained, source=source, n=len(results),
         success_rate=rate([r["success"] for r in results]) or 0.0,
         tool_call_accuracy=rate([not t["failure"] for t in turns if t["expects_call"]]),
         multi_step_match=rate([r["success"] for r in results if r["kind"] == "multi"]),
@@ -376,10 +394,10 @@ def evaluate(spec: EvalSpec) -> dict:
 
         if not Path(spec.gguf).is_file():
             raise TunepilotError(f"--gguf {spec.gguf}: no such file")
-        gen = LlamaCppGenerator(spec.gguf)
+        gen = LlamaCppGenerator(spec.gguf, constrained=spec.constrained)
         val = None  # val loss needs the HF model; the exported one is scored on answers only
     else:
-        gen = Generator(spec.model, None, spec.trust_remote_code)
+        gen = Generator(spec.model, None, spec.trust_remote_code, constrained=spec.constrained)
     reports = {}
     phases = [("base", None), ("tuned", spec.adapter)] if spec.compare_base else [("tuned" if spec.adapter else "base", spec.adapter)]
     for name, adapter in phases:

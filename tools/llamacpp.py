@@ -20,6 +20,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -185,7 +186,7 @@ class LlamaCppGenerator:
     """The evaluator's generator interface on a GGUF in llama.cpp: prompts rendered with the GGUF's
     own embedded chat template (what the runtime does), greedy, one request at a time."""
 
-    def __init__(self, gguf: Path, n_ctx: int = 2048, threads: int | None = None):
+    def __init__(self, gguf: Path, n_ctx: int = 2048, threads: int | None = None, constrained: bool = False):
 
         import psutil
 
@@ -202,6 +203,26 @@ class LlamaCppGenerator:
         self.bos, self.eos = (self.llm.detokenize([t], special=True).decode(errors="ignore") if t >= 0 else ""
                               for t in (self.llm.token_bos(), self.llm.token_eos()))
         self.stop = [s for s in {self.eos, "<|im_end|>"} if s]
+        self.constrained = constrained
+        self._lltok = None
+
+    def _constraint(self, record: dict):
+        """Schema-constrained tool calls (tools/constrained.py) as a llama-cpp-python logits processor."""
+        if not self.constrained or not record.get("tools"):
+            return None
+        import llama_cpp
+        from llguidance.llamacpp import lltokenizer_from_vocab
+
+        from tools.constrained import Constraint
+
+        end = self.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
+        stop = [t for t in {self.llm.token_eos(), *(end if len(end) == 1 else [])} if t >= 0]
+        if self._lltok is None:
+            vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+            with warnings.catch_warnings():  # llguidance reads token attributes with a deprecated call, once per token
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._lltok = lltokenizer_from_vocab(vocab, n_vocab=self.llm.n_vocab(), eos_token=stop)
+        return llama_cpp.LogitsProcessorList([Constraint(self._lltok, [record["tools"]], stop).llama_cpp()])
 
     def prompt(self, record: dict) -> str:
         from tools.modelfile import render_jinja
@@ -218,7 +239,7 @@ class LlamaCppGenerator:
             prompt = self.prompt(r)
             t0 = time.perf_counter()
             res = self.llm.create_completion(prompt, max_tokens=max_new_tokens, temperature=0.0, top_k=1,
-                                             stop=self.stop, seed=0)
+                                             stop=self.stop, seed=0, logits_processor=self._constraint(r))
             dt = time.perf_counter() - t0
             out.append(Generation(res["choices"][0]["text"].strip(), dt, res["usage"]["completion_tokens"]))
             self.model_memory_mb = max(self.model_memory_mb, (self._proc.memory_info().rss - self._rss0) / 2**20)

@@ -41,11 +41,34 @@ def call_text(name: str, arguments: dict) -> str:
     return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False) + "</tool_call>"
 
 
+def schema_order(arguments: dict, tool: dict | None) -> dict:
+    """`arguments` with the keys in the order the tool's schema declares them (unknown keys last).
+
+    One canonical order, the one the model reads in the schema, is what it learns to write; the
+    constrained decoder (tools/constrained.py) also emits properties in declared order."""
+    props = list(((tool or {}).get("parameters") or {}).get("properties") or {})
+    rank = {k: i for i, k in enumerate(props)}
+    return dict(sorted(arguments.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+
+
+def _ordered_calls(calls: list[dict], by_name: dict[str, dict]) -> list[dict]:
+    out = []
+    for c in calls:
+        fn = c["function"]
+        args = fn["arguments"] if isinstance(fn["arguments"], dict) else json.loads(fn["arguments"])
+        out.append({**c, "function": {**fn, "arguments": json.dumps(schema_order(args, by_name.get(fn["name"])),
+                                                                     ensure_ascii=False)}})
+    return out
+
+
 def render_messages(record: dict, native: bool = False) -> list[dict]:
-    """Messages ready for `apply_chat_template`. Non-native: tools as text, per the convention."""
+    """Messages ready for `apply_chat_template`. Non-native: tools as text, per the convention.
+    Either way, call arguments are written in their schema's declared order."""
     messages = record["messages"]
+    by_name = {t["function"]["name"]: t["function"] for t in record.get("tools") or []}
     if native:
-        return [dict(m) for m in messages]
+        return [{**m, "tool_calls": _ordered_calls(m["tool_calls"], by_name)} if m.get("tool_calls") else dict(m)
+                for m in messages]
     out: list[dict] = []
     system = tools_system_prompt(record["tools"]) if record.get("tools") else None
     for m in messages:
@@ -56,7 +79,8 @@ def render_messages(record: dict, native: bool = False) -> list[dict]:
         if role == "assistant":
             parts = [m.get("content") or ""]
             for c in m.get("tool_calls") or []:
-                parts.append(call_text(c["function"]["name"], json.loads(c["function"]["arguments"])))
+                fn = c["function"]
+                parts.append(call_text(fn["name"], schema_order(json.loads(fn["arguments"]), by_name.get(fn["name"]))))
             out.append({"role": "assistant", "content": "".join(p for p in parts if p)})
         elif role == "tool":
             body = compact({"name": m.get("name"), "content": m["content"]})

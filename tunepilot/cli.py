@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--latency-probe", type=int, default=5, help="answers timed one request at a time for latency (0: off)")
     e.add_argument("--no-general-probe", dest="general_probe", action="store_false", default=None,
                    help="skip the 20 general questions (the forgetting check)")
+    e.add_argument("--no-constrained", dest="constrained", action="store_false", default=None,
+                   help="score raw decoding (default: tool calls constrained to their schemas, as servers do)")
     e.add_argument("--max-new-tokens", type=int, default=192)
     e.add_argument("--out", type=Path, help="also write the full report (with per-item outputs) here")
     e.add_argument("--json", action="store_true")

@@ -1,0 +1,143 @@
+"""Schema-constrained tool calls at decode time (llguidance, the engine behind llama.cpp's and
+vLLM's structured output).
+
+The reply stays free text until the model itself writes `<tool_call>`. From there the call must be
+
+    {"name": "<one of the offered tools>", "arguments": <object valid under that tool's schema>}
+
+then `</tool_call>`: a tool that was not offered, an undeclared argument, a missing required one,
+a wrong type or a value outside an enum cannot be written, and properties come in declared order
+(the order `tunepilot.chat.render_messages` trains). Whether to call, which tool and which values
+stay the model's choice: constraint only removes malformed calls. `Constraint` works for
+transformers' `generate` (a logits processor) and for llama-cpp-python (`logits_processor`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+_JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": ", "lenient": True}
+
+
+def _lark_str(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _schema(params: dict | None) -> dict:
+    """The tool's parameters as the decoder's schema: an object, closed unless it says otherwise
+    (a tool accepts what it declares), written in `json.dumps` style like the training data."""
+    schema = dict(params or {"type": "object", "properties": {}})
+    schema.setdefault("type", "object")
+    schema.setdefault("additionalProperties", False)
+    schema["x-guidance"] = _JSON_STYLE
+    return schema
+
+
+def tool_call_grammar(tools: list[dict]) -> str | None:
+    """A lazy Lark grammar (llguidance dialect) for replies offering `tools` (OpenAI format);
+    None when no tools are offered."""
+    fns = [t.get("function", t) for t in tools or []]
+    if not fns:
+        return None
+    alts = [f"fn_{i}" for i in range(len(fns))]
+    open_call = _lark_str('{"name": ')
+    lines = [
+        "%llguidance {}",
+        "start: call* TEXT",
+        r"TEXT: /(.|\n)*/",
+        'call_trig[lazy]: TEXT "<tool_call>"',
+        f'call: call_trig "\\n"? {open_call} ({" | ".join(alts)}) "}}" "\\n"? "</tool_call>"',
+    ]
+    for alt, fn in zip(alts, fns):
+        head = json.dumps(fn["name"], ensure_ascii=False) + ', "arguments": '
+        lines.append(f"{alt}: {_lark_str(head)} %json {json.dumps(_schema(fn.get('parameters')), ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"
+
+
+def hf_lltokenizer(hf_tok, n_vocab: int, eos: list[int]):
+    """llguidance's view of a Hugging Face fast tokenizer (about 0.5 s to build: keep it)."""
+    import llguidance.hf
+
+    return llguidance.hf.from_tokenizer(hf_tok, n_vocab=n_vocab, eos_token=list(eos))
+
+
+class Constraint:
+    """One matcher per batch row; a row whose tools give no grammar (or whose grammar fails to
+    compile) decodes unconstrained, and `fallbacks` counts those that failed."""
+
+    def __init__(self, lltok, tool_lists: list[list[dict]], stop: list[int]):
+        from llguidance import LLMatcher
+
+        self.lltok, self.stop = lltok, set(stop)
+        self.matchers: list = []
+        self.fallbacks = 0
+        for tools in tool_lists:
+            grammar = tool_call_grammar(tools)
+            m = None
+            if grammar is not None:
+                err = LLMatcher.validate_grammar(grammar, lltok)
+                if err and not err.startswith("WARNING"):
+                    log.warning("tool-call grammar not used (%s)", err.splitlines()[0][:200])
+                    self.fallbacks += 1
+                else:
+                    m = LLMatcher(lltok, grammar, log_level=0)
+            self.matchers.append(m)
+        self._seen: int | None = None
+
+    def _mask(self, i: int):
+        """Allowed next tokens of row i as a bool tensor, or None for no constraint."""
+        import numpy as np
+        import torch
+
+        m = self.matchers[i]
+        if m is None or m.is_stopped() or m.is_error():
+            return None
+        bits = np.frombuffer(m.compute_bitmask(), dtype=np.uint8)
+        return torch.from_numpy(np.unpackbits(bits, bitorder="little").astype(bool))
+
+    def _consume(self, i: int, token: int) -> None:
+        m = self.matchers[i]
+        if m is None or m.is_stopped() or m.is_error():
+            return
+        if not m.consume_token(token):
+            log.warning("tool-call constraint: row %d left the grammar (%s)", i, m.get_error()[:200])
+
+    def __call__(self, input_ids, scores):
+        """transformers LogitsProcessor: (batch, seq) ids, (batch, vocab) scores."""
+        if self._seen is not None:
+            for i, t in enumerate(input_ids[:, -1].tolist()):
+                self._consume(i, t)
+        self._seen = input_ids.shape[1]
+        for i in range(scores.shape[0]):
+            allowed = self._mask(i)
+            if allowed is not None:
+                v = min(scores.shape[1], allowed.shape[0])
+                row = scores[i]
+                row[:v].masked_fill_(~allowed[:v], float("-inf"))
+                row[v:] = float("-inf")
+        return scores
+
+    def llama_cpp(self):
+        """The same constraint (one row) as a llama-cpp-python `logits_processor`
+        (numpy ids and scores, called once per sampled token)."""
+        import numpy as np
+
+        state = {"n": None}
+
+        def process(input_ids, scores):
+            if state["n"] is not None and len(input_ids) > state["n"]:
+                self._consume(0, int(input_ids[-1]))
+            state["n"] = len(input_ids)
+            allowed = self._mask(0)
+            if allowed is not None:
+                a = allowed.numpy()
+                v = min(len(scores), len(a))
+                scores = scores.copy()
+                scores[:v][~a[:v]] = -np.inf
+                scores[v:] = -np.inf
+            return scores
+
+        return process
