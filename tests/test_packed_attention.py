@@ -83,3 +83,22 @@ def test_trl_padding_free_batches_take_the_packed_path(tiny_model, monkeypatch):
     batch = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=True)(rows)
     model(**batch, use_cache=False).loss.backward()
     assert seen == [[0, 12, 30, 55]] * model.config.num_hidden_layers
+
+
+def test_bf16_cpu_rows_take_the_eager_path_with_sdpa_numerics():
+    """In bf16 on CPU each conversation runs as plain matmul attention (fp32 softmax); it must agree
+    with causal SDPA in value and gradient to bf16 precision, GQA included."""
+    from tools.packed_attention import _causal_eager, _eager_ok
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, h, 45, 16, generator=g, dtype=torch.bfloat16).requires_grad_() for h in (6, 2, 2))
+    assert _eager_ok(q, {}) and not _eager_ok(q.float(), {}) and not _eager_ok(q, {"dropout": 0.1})
+    ours = _causal_eager(q, k, v, None)
+    ref = torch.nn.functional.scaled_dot_product_attention(
+        q.float(), k.float().repeat_interleave(3, 1), v.float().repeat_interleave(3, 1), is_causal=True).transpose(1, 2)
+    assert ours.shape == (1, 45, 6, 16)
+    torch.testing.assert_close(ours.float(), ref, atol=2e-2, rtol=2e-2)
+    grads = torch.autograd.grad(ours.float().square().sum(), (q, k, v))
+    grads_ref = torch.autograd.grad(ref.square().sum(), (q, k, v))
+    for a, b in zip(grads, grads_ref):
+        torch.testing.assert_close(a.float(), b.float(), atol=5e-2, rtol=5e-2)

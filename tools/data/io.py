@@ -49,7 +49,8 @@ def write_splits(out: Path, splits: dict[str, list[dict]], meta: dict) -> str:
     tmp.mkdir(parents=True)
     h = hashlib.sha256()
     for name, rows in splits.items():
-        data = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)  # key order kept: a schema's
+        # declared property order is the order calls are trained in (tunepilot.chat.schema_order)
         (tmp / f"{name}.jsonl").write_text(data)
         h.update(data.encode())
     meta["content_hash"] = h.hexdigest()
