@@ -86,7 +86,7 @@ def test_hf_generate_random_model_writes_valid_calls_only_under_constraint(hf):
     for constrained in (False, True):
         procs = None
         if constrained:
-            c = Constraint(lltok, [r["tools"] for r in records], [tok.eos_token_id])
+            c = Constraint(lltok, [r["tools"] for r in records])
             for m in c.matchers:  # the pre-filled trigger, as if the model had written it
                 assert m.consume_tokens(tok.encode("<tool_call>"))
             procs = [c]
@@ -114,7 +114,7 @@ def test_llama_cpp_logits_processor_constrains_too(tiny_model, tmp_path):
     gen = LlamaCppGenerator(gguf, n_ctx=512, constrained=True)
     record = {"tools": TOOLS, "messages": [{"role": "user", "content": "Set it up."}]}
     assert gen._constraint(record) is not None and gen._constraint({"messages": record["messages"]}) is None
-    constraint = Constraint(gen._lltok, [TOOLS], [gen.llm.token_eos()])
+    constraint = Constraint(gen._lltok, [TOOLS])
     assert constraint.matchers[0].consume_tokens(gen.llm.tokenize(b"<tool_call>", add_bos=False))
     import llama_cpp
 

@@ -65,15 +65,14 @@ def hf_lltokenizer(hf_tok, n_vocab: int, eos: list[int]):
 
 
 class Constraint:
-    """One matcher per batch row; a row whose tools give no grammar (or whose grammar fails to
-    compile) decodes unconstrained, and `fallbacks` counts those that failed."""
+    """One matcher per batch row; a row without tools decodes unconstrained, and so does one whose
+    grammar fails to compile (with a warning in the log). A row's matcher stops at its EOS, so the
+    padding after it is never checked."""
 
-    def __init__(self, lltok, tool_lists: list[list[dict]], stop: list[int]):
+    def __init__(self, lltok, tool_lists: list[list[dict]]):
         from llguidance import LLMatcher
 
-        self.lltok, self.stop = lltok, set(stop)
         self.matchers: list = []
-        self.fallbacks = 0
         for tools in tool_lists:
             grammar = tool_call_grammar(tools)
             m = None
@@ -81,7 +80,6 @@ class Constraint:
                 err = LLMatcher.validate_grammar(grammar, lltok)
                 if err and not err.startswith("WARNING"):
                     log.warning("tool-call grammar not used (%s)", err.splitlines()[0][:200])
-                    self.fallbacks += 1
                 else:
                     m = LLMatcher(lltok, grammar, log_level=0)
             self.matchers.append(m)

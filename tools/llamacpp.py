@@ -222,7 +222,7 @@ class LlamaCppGenerator:
             with warnings.catch_warnings():  # llguidance reads token attributes with a deprecated call, once per token
                 warnings.simplefilter("ignore", DeprecationWarning)
                 self._lltok = lltokenizer_from_vocab(vocab, n_vocab=self.llm.n_vocab(), eos_token=stop)
-        return llama_cpp.LogitsProcessorList([Constraint(self._lltok, [record["tools"]], stop).llama_cpp()])
+        return llama_cpp.LogitsProcessorList([Constraint(self._lltok, [record["tools"]]).llama_cpp()])
 
     def prompt(self, record: dict) -> str:
         from tools.modelfile import render_jinja
