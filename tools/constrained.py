@@ -75,32 +75,32 @@ class Constraint:
         self.matchers: list = []
         for tools in tool_lists:
             grammar = tool_call_grammar(tools)
-            m = None
-            if grammar is not None:
-                err = LLMatcher.validate_grammar(grammar, lltok)
-                if err and not err.startswith("WARNING"):
-                    log.warning("tool-call grammar not used (%s)", err.splitlines()[0][:200])
-                else:
-                    m = LLMatcher(lltok, grammar, log_level=0)
+            m = None if grammar is None else LLMatcher(lltok, grammar, log_level=0)
+            if m is not None and m.is_error():  # a grammar that does not compile leaves the matcher in error
+                log.warning("tool-call grammar not used (%s)", m.get_error().splitlines()[0][:200])
+                m = None
             self.matchers.append(m)
         self._seen: int | None = None
+
+    def _live(self, i: int):
+        """Row i's matcher while it still constrains (not absent, stopped at EOS, or in error)."""
+        m = self.matchers[i]
+        return None if m is None or m.is_stopped() or m.is_error() else m
 
     def _mask(self, i: int):
         """Allowed next tokens of row i as a bool tensor, or None for no constraint."""
         import numpy as np
         import torch
 
-        m = self.matchers[i]
-        if m is None or m.is_stopped() or m.is_error():
+        m = self._live(i)
+        if m is None:
             return None
         bits = np.frombuffer(m.compute_bitmask(), dtype=np.uint8)
         return torch.from_numpy(np.unpackbits(bits, bitorder="little").astype(bool))
 
     def _consume(self, i: int, token: int) -> None:
-        m = self.matchers[i]
-        if m is None or m.is_stopped() or m.is_error():
-            return
-        if not m.consume_token(token):
+        m = self._live(i)
+        if m is not None and not m.consume_token(token):
             log.warning("tool-call constraint: row %d left the grammar (%s)", i, m.get_error()[:200])
 
     def __call__(self, input_ids, scores):

@@ -215,9 +215,9 @@ class LlamaCppGenerator:
 
         from tools.constrained import Constraint
 
-        end = self.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
-        stop = [t for t in {self.llm.token_eos(), *(end if len(end) == 1 else [])} if t >= 0]
         if self._lltok is None:
+            end = self.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
+            stop = [t for t in {self.llm.token_eos(), *(end if len(end) == 1 else [])} if t >= 0]
             vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
             with warnings.catch_warnings():  # llguidance reads token attributes with a deprecated call, once per token
                 warnings.simplefilter("ignore", DeprecationWarning)

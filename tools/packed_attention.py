@@ -58,10 +58,10 @@ def _causal_eager(q, k, v, scaling):
     """Causal attention of one conversation: q (1, heads, n, d), k/v (1, kv_heads, n, d) ->
     (1, n, heads, d)."""
     import torch
+    from transformers.integrations.sdpa_attention import repeat_kv
 
     groups = q.shape[1] // k.shape[1]
-    if groups > 1:
-        k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+    k, v = repeat_kv(k, groups), repeat_kv(v, groups)
     n = q.shape[2]
     scores = (q @ k.transpose(-1, -2)) * (scaling if scaling is not None else q.shape[-1] ** -0.5)
     scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1), float("-inf"))

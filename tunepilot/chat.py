@@ -51,14 +51,15 @@ def schema_order(arguments: dict, tool: dict | None) -> dict:
     return dict(sorted(arguments.items(), key=lambda kv: rank.get(kv[0], len(rank))))
 
 
+def _call_arguments(fn: dict, by_name: dict[str, dict]) -> dict:
+    """A call's arguments (JSON string or object) as an object in its tool's schema order."""
+    args = fn["arguments"] if isinstance(fn["arguments"], dict) else json.loads(fn["arguments"])
+    return schema_order(args, by_name.get(fn["name"]))
+
+
 def _ordered_calls(calls: list[dict], by_name: dict[str, dict]) -> list[dict]:
-    out = []
-    for c in calls:
-        fn = c["function"]
-        args = fn["arguments"] if isinstance(fn["arguments"], dict) else json.loads(fn["arguments"])
-        out.append({**c, "function": {**fn, "arguments": json.dumps(schema_order(args, by_name.get(fn["name"])),
-                                                                     ensure_ascii=False)}})
-    return out
+    return [{**c, "function": {**c["function"], "arguments": json.dumps(_call_arguments(c["function"], by_name),
+                                                                        ensure_ascii=False)}} for c in calls]
 
 
 def render_messages(record: dict, native: bool = False) -> list[dict]:
@@ -79,8 +80,7 @@ def render_messages(record: dict, native: bool = False) -> list[dict]:
         if role == "assistant":
             parts = [m.get("content") or ""]
             for c in m.get("tool_calls") or []:
-                fn = c["function"]
-                parts.append(call_text(fn["name"], schema_order(json.loads(fn["arguments"]), by_name.get(fn["name"]))))
+                parts.append(call_text(c["function"]["name"], _call_arguments(c["function"], by_name)))
             out.append({"role": "assistant", "content": "".join(p for p in parts if p)})
         elif role == "tool":
             body = compact({"name": m.get("name"), "content": m["content"]})
