@@ -41,11 +41,16 @@ RUNTIME_GB = {
     # SmolLM2's tokenizer, and built the SFTTrainer with its packed dataset (the weights are mmapped, counted apart)
     "cuda": 0.5,  # CUDA context + cuBLAS workspace (assumed; peak_vram_mb, max_memory_allocated, leaves it out)
 }
-FLOPS = {  # effective training FLOP/s per device, for the default throughput
+FLOPS = {  # effective training FLOP/s per device, for the default throughput when no CPU probe is given
     "cpu": 158e9,  # measured: SmolLM2-135M LoRA at 1024 tokens, 287 tokens/s of training (129,823 tokens in
     # 515 s wall less 81 s of evaluations and saves, 2026-11-30, per-conversation attention + bf16 autocast)
-    # x 548 MFLOP/token as counted by _flops_per_token (112e9 before those two changes)
+    # x 548 MFLOP/token as counted by _flops_per_token (112e9 before those two changes), on an AVX-512 +
+    # native-bf16 CPU: an AVX2 CPU runs at a fraction of it (fp32), so prefer the probe (CPU_EFFICIENCY)
     "cuda": 10e12,  # assumed, conservative: ~15 % of a T4's 65 bf16/fp16 TFLOP/s, a few % of an A100/H100's
+}
+CPU_EFFICIENCY = {  # effective training FLOP/s / the matmul probe's GFLOP/s (tunepilot.precision.matmul_probe)
+    "bf16": 0.40,  # measured 2026-12-01 (benchmarks/estimate_vs_measured.py; see README)
+    "fp32": 0.40,
 }
 QLORA_SPEED = {"cpu": 0.4, "cuda": 0.7}  # nf4 dequantisation per matmul (assumed; bitsandbytes' CPU path is slow)
 MULTI_GPU_EFFICIENCY = 0.9  # DDP all-reduce of the gradients (assumed)
@@ -86,6 +91,11 @@ def adapter_params(s: dict, rank: int, targets: str) -> int:
     return s["layers"] * sum(rank * (lin[t][0] + lin[t][1]) for t in TARGETS[targets])
 
 
+def _w(precision: str) -> int:
+    """Bytes per element of the compute dtype: fp32 where the device has no native bf16."""
+    return 4 if precision == "fp32" else 2
+
+
 def activation_bytes_per_token_layer(s: dict, method: str, targets: str, rank: int, w: int = 2,
                                      lora_in: int = 4) -> int:
     """Saved for backward per token and decoder layer (w = bytes of the compute dtype): RMSNorms keep an
@@ -124,13 +134,17 @@ def _batch(cfg: TrainingConfig, device: str) -> int:
 
 def estimate(model_path: str | Path, cfg: TrainingConfig, *, n_train_tokens: int, trained_fraction: float = 0.15,
              device: str = "cpu", gpus: int = 0, tokens_per_s: float | None = None,
-             runtime_overhead_gb: float | None = None, basis: str | None = None) -> Resources:
+             runtime_overhead_gb: float | None = None, basis: str | None = None, precision: str = "bf16",
+             cpu_probe: dict | None = None) -> Resources:
     """Time, peak memory (host RAM on CPU, per GPU on CUDA) and storage of training `cfg` on the model in
     `model_path` over n_train_tokens (all tokens of the train split, trained or masked).
 
     tokens_per_s: wall-clock tokens/s as a previous run's result.json reports it (its evaluations included);
-    None: FLOPS[device] / FLOPs per token, plus EVAL_OVERHEAD. runtime_overhead_gb: the process baseline,
-    measured (memory store); None: RUNTIME_GB[device]. basis: where tokens_per_s came from."""
+    None: the device's FLOP/s / FLOPs per token, plus EVAL_OVERHEAD, where a CPU's FLOP/s is its matmul
+    probe (`cpu_probe`, tunepilot.precision.matmul_probe) in `precision` x CPU_EFFICIENCY, else FLOPS[device].
+    precision: the resolved compute dtype (tunepilot.precision.choose_precision(...).dtype): bf16/fp16 or
+    fp32 weights and activations. runtime_overhead_gb: the process baseline, measured (memory store);
+    None: RUNTIME_GB[device]. basis: where tokens_per_s came from."""
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device={device!r}: expected 'cpu' or 'cuda'")
     s = model_shape(model_path)
@@ -141,7 +155,7 @@ def estimate(model_path: str | Path, cfg: TrainingConfig, *, n_train_tokens: int
     tokens_mb = bs * cfg.max_length  # tokens of one micro-batch (per process)
 
     # memory: weights, adapter, gradients, optimizer
-    w = 2  # bf16 / fp16 compute: tools/train.py's "auto" on CPU and on GPU
+    w = _w(precision)
     gb = {}
     if cfg.method == "qlora":  # nf4 decoder linears: 0.5 B + double-quant constants; the rest (embeddings,
         quant = parts["layers"] - s["layers"] * 2 * s["hidden"]  # norms) prepare_model_for_kbit_training makes fp32
@@ -164,7 +178,8 @@ def estimate(model_path: str | Path, cfg: TrainingConfig, *, n_train_tokens: int
         acts = s["layers"] * per_layer
     gb["activations"] = acts / GiB
     kept = trained_fraction * tokens_mb if device == "cpu" else tokens_mb
-    gb["logits"] = kept * s["vocab"] * LOGIT_BYTES[device] / GiB
+    gb["logits"] = kept * s["vocab"] * (LOGIT_BYTES[device] - 2 * (w == 4 and device == "cpu")) / GiB  # fp32:
+    # the logits are already fp32 (no upcast copy): 4 + 4 saved log-softmax + 4 gradient
     gb["runtime"] = RUNTIME_GB[device] if runtime_overhead_gb is None else runtime_overhead_gb
 
     # length of the run: max_steps overrides epochs (the trainer then runs exactly that many steps)
@@ -182,15 +197,22 @@ def estimate(model_path: str | Path, cfg: TrainingConfig, *, n_train_tokens: int
 
     # time
     if tokens_per_s is None:
-        rate = FLOPS[device] * procs * (MULTI_GPU_EFFICIENCY if procs > 1 else 1.0)
+        probed = device == "cpu" and cpu_probe is not None and cpu_probe.get(f"{precision}_gflops")
+        flops = cpu_probe[f"{precision}_gflops"] * 1e9 * CPU_EFFICIENCY[precision] if probed else FLOPS[device]
+        rate = flops * procs * (MULTI_GPU_EFFICIENCY if procs > 1 else 1.0)
         rate *= QLORA_SPEED[device] if cfg.method == "qlora" else 1.0
         tokens_per_s = rate / _flops_per_token(s, cfg, n_params, device, trained_fraction)
         time_s = tokens / tokens_per_s * (1 + EVAL_OVERHEAD)
-        basis = basis or (f"default {device} rate {FLOPS[device] / 1e9:.0f} GFLOP/s "
-                          + ("(measured: SmolLM2-135M LoRA on 2 CPU cores, 178 tokens/s)" if device == "cpu" else
-                             "(assumed, conservative; no GPU measured)")
-                          + f" -> {tokens_per_s:.0f} tokens/s for {n_params / 1e6:.0f} M parameters, "
-                          f"+{EVAL_OVERHEAD:.0%} evaluation")
+        if probed:
+            src = (f"{device} rate {flops / 1e9:.0f} GFLOP/s = this CPU's {precision} matmul probe "
+                   f"{cpu_probe[f'{precision}_gflops']:.0f} GFLOP/s x {CPU_EFFICIENCY[precision]} "
+                   f"({cpu_probe.get('key', 'this CPU')})")
+        else:
+            src = (f"default {device} rate {FLOPS[device] / 1e9:.0f} GFLOP/s "
+                   + ("(measured on one AVX-512 bf16 CPU, 2 cores; no probe of this CPU)" if device == "cpu" else
+                      "(assumed, conservative; no GPU measured)"))
+        basis = basis or (src + f" -> {tokens_per_s:.0f} tokens/s for {n_params / 1e6:.0f} M parameters in "
+                          f"{precision}, +{EVAL_OVERHEAD:.0%} evaluation")
     else:
         time_s = tokens / tokens_per_s
         basis = basis or f"given throughput {tokens_per_s:.0f} tokens/s"

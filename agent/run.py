@@ -26,6 +26,20 @@ def _hardware(hw: dict) -> Hardware:
                     cpus=hw.get("cpus"), ram_gb=hw.get("ram_gb"))
 
 
+def _log_machine(journal: Journal, memory, hw: dict, precision: str) -> None:
+    """What this machine computes in and why, with its measured matmul rates (one journal line)."""
+    from tunepilot.precision import choose_precision, cpu_info
+
+    cuda = hw.get("device") == "cuda"
+    p = choose_precision(precision, "cuda" if cuda else "cpu")
+    cpu = cpu_info()
+    out = {"cpu": cpu.kind, "cores": cpu.cores, "threads": cpu.threads, "precision": p.model_dump()}
+    if not cuda:
+        probe = memory.cpu_probe()
+        out["matmul_gflops"] = {"fp32": probe.get("fp32_gflops"), "bf16": probe.get("bf16_gflops")}
+    journal.log("system", "machine", output=out, rationale=f"{p.reason} (CPU: {cpu.kind})")
+
+
 def start(goal: str, *, model: str | None = None, planner: str = "playbook", base_url: str | None = None,
           llm_model: str = "gpt-4o-mini", api_key_env: str = "OPENAI_API_KEY", overrides: dict | None = None,
           runs: Path | None = None, run_id: str | None = None, progress=None, echo=None) -> dict:
@@ -67,6 +81,7 @@ def start(goal: str, *, model: str | None = None, planner: str = "playbook", bas
     if start_point:
         journal.log("system", "memory", output={k: v for k, v in start_point.items() if k != "config"},
                     rationale=f"starting point from memory: {start_point['why']}")
+    _log_machine(journal, memory, hw, request.training_config.precision)
     tb = Toolbox(folder, request, journal, actor=f"planner:{planner}", progress=progress, memory=memory, hardware=hw)
     if planner == "llm":
         from agent.llm_planner import LLMPlanner

@@ -57,6 +57,8 @@ class TrainingConfig(_Strict):
     gradient_checkpointing: bool = False
     memory_limit_gb: float | None = Field(None, gt=0)  # cap the training child's memory (shared machines)
     eval_steps: int = Field(20, ge=1)  # val loss + checkpoint every N steps (what resume restarts from)
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: by what the device can do
+    # (tunepilot/precision.py: bf16 where native, fp16 on GPUs without bf16, fp32 on CPUs without native bf16)
 
 
 class Hardware(_Strict):
@@ -95,7 +97,7 @@ class Budget(_Strict):
 class EvalConfig(_Strict):
     limit: int | None = Field(30, ge=1)  # test items scored per iteration
     compare_base: bool = True
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(32, ge=1)  # generation batch (tools/evaluate.py EvalSpec.batch_size)
     export: bool = True  # judge the decision on the exported GGUF in llama.cpp (when llama.cpp is installed)
 
 

@@ -74,6 +74,7 @@ class TrainSummary(BaseModel):
     stopped_early: bool
     signals: list[str]  # underfit (val loss still falling) / overfit (val loss rose)
     estimate: dict  # what the estimator said before, and its error in percent
+    precision: str | None = None  # the dtype trained in and why (tunepilot/precision.py)
 
 
 class EvalArgs(_Args):
@@ -94,6 +95,9 @@ class EvalSummary(BaseModel):
     base: dict | None  # the untuned model on the same items (first evaluation of a run)
     comparison: dict | None
     report: str
+    wall_s: float | None = None  # how long the evaluation took (what the budget check expects of the next one)
+    precision: str | None = None  # the dtype generated in and why
+    base_reused_from: str | None = None  # the base report was reused from this cache file (tools/eval_cache.py)
 
 
 class ExportArgs(_Args):
@@ -137,6 +141,8 @@ class Toolbox:
         self.base: dict | None = None
         self.decisions: list[Decision] = []
         self.fixes: list[dict] = []
+        self.eval_s: list[float] = []  # wall time of each evaluation of this run (the budget check's measure)
+        self.export_s: list[float] = []
 
     def replay(self, events: list[dict]) -> None:
         """Rebuild the state a killed run had reached from its journal, so `resume` redoes nothing
@@ -160,6 +166,8 @@ class Toolbox:
                 self.iteration = self.trained.iteration
             elif kind == "tool" and tool == "evaluate":
                 self.evaluated = EvalSummary(**out)
+                if self.evaluated.wall_s:
+                    self.eval_s.append(self.evaluated.wall_s)
                 self.base = out.get("base") or self.base
             elif kind == "tool" and tool == "export":
                 self.exported = ExportSummary(**out)
@@ -184,12 +192,31 @@ class Toolbox:
         self.journal.log(self.actor, "refused", tool=tool, rationale=why)
         raise BudgetExceeded(why)
 
+    def _check_budget(self, tool: str, need_s: float = 0.0, what: str = "") -> None:
+        """Every tool asks before it starts: refused when the wall-time budget is spent, or when what
+        it is expected to take (`need_s`, from measurements of this run or of this machine) does not
+        fit in what is left."""
+        left, total = self.remaining_s(), self.request.budget.max_wall_s
+        if left <= 0:
+            self._refuse(tool, f"wall-time budget spent ({total / 60:.1f} min, {self.elapsed_s() / 60:.1f} used)")
+        if need_s > left:
+            self._refuse(tool, f"{what or tool} {need_s / 60:.1f} min exceeds the remaining budget {left / 60:.1f} min")
+
+    def _expected_eval_s(self) -> float:
+        """How long the next evaluation should take: this run's last one (a first evaluation also scores
+        the base model, so a later one takes less), else the memory store's last run on this machine."""
+        if self.eval_s:
+            return self.eval_s[-1]
+        start = self.memory.starting_point(self.request.base_model, self.hardware) if self.memory else None
+        return float((start or {}).get("eval_s") or 0.0)
+
     # --- tools -------------------------------------------------------------------------------
     def generate_data(self, args: DataArgs) -> DataSummary:
         """Generate synthetic agentic tool-use data (or use the request's dataset folder), split
         80/10/10 by role, with the BFCL contamination guard. Returns split sizes and rejections."""
         from tools.dataset import DatasetSpec, generate_dataset
 
+        self._check_budget("generate_data")
         ds = self.request.dataset
         n = args.n_examples or self.n_examples
         self.n_examples = n
@@ -222,12 +249,17 @@ class Toolbox:
         it = self.iteration + 1
         spec = self._train_spec(it)
         n_tokens = int(self.data.mean_tokens * self.data.splits.get("train", 0)) if self.data else 0
-        start = self.memory.starting_point(self.request.base_model, self.hardware) if self.memory else None
+        from tunepilot.precision import choose_precision
+
         cuda = self.hardware.get("device") == "cuda"
+        precision = choose_precision(self.config["precision"], "cuda" if cuda else "cpu")
+        start = self.memory.starting_point(self.request.base_model, self.hardware, self.config["precision"]) \
+            if self.memory else None
+        probe = self.memory.cpu_probe() if self.memory and not cuda else None  # measured once per kind of CPU
         res = estimate(self.model_path, TrainingConfig(**_request_fields(self.config)), n_train_tokens=n_tokens,
                        device="cuda" if cuda else "cpu", gpus=self.hardware.get("gpus", 0),
-                       tokens_per_s=(start or {}).get("tokens_per_s"),
-                       basis=f"memory store: {start['why']}" if start else None)
+                       tokens_per_s=(start or {}).get("tokens_per_s"), precision=precision.dtype, cpu_probe=probe,
+                       basis=f"memory store: {start['why']}" if start and start.get("tokens_per_s") else None)
         ev = self.request.evaluation
         plan = Plan(iteration=it, planner=self.actor.split(":", 1)[-1], training_script=_script(self, spec, it),
                     config_files=_config_files(spec),
@@ -265,9 +297,9 @@ class Toolbox:
         self.config.update(changes)
         plan = self.plan()
         est = plan.estimated_resources
-        if est.training_time_s > self.remaining_s():
-            self._refuse("train", f"estimated training time {est.training_time} exceeds the remaining budget "
-                                  f"{self.remaining_s() / 60:.1f} min")
+        after = self._expected_eval_s()  # a training whose evaluation cannot finish in the budget is refused too
+        self._check_budget("train", est.training_time_s + after,
+                           f"estimated training time {est.training_time}" + (f" + evaluation {after / 60:.1f} min" if after else ""))
         self.iteration += 1
         spec = self._train_spec(self.iteration)
         self.journal.log(self.actor, "tool_start", tool="train", input={"iteration": self.iteration, **self.config})
@@ -298,6 +330,7 @@ class Toolbox:
             iteration=self.iteration, adapter=str(r.adapter) if r.adapter else None, steps=r.steps,
             train_loss=r.train_loss, eval_loss=r.eval_loss, tokens_per_s=r.tokens_per_s, peak_memory_gb=round(peak, 3),
             wall_s=round(r.wall_s, 1), stopped_early=r.stopped_early, signals=_signals(Path(spec.out) / "metrics.jsonl"),
+            precision=r.precision,
             estimate={"peak_memory_gb": est.peak_memory_gb, "training_time_s": est.training_time_s,
                       "memory_error_pct": round(err, 1) if err is not None else None,
                       "time_error_pct": round(100 * (est.training_time_s - r.wall_s) / r.wall_s, 1) if r.wall_s else None})
@@ -321,8 +354,11 @@ class Toolbox:
         compare = self.base is None and ev.compare_base
         if compare:
             cmd += ["--compare-base"]
+        self._check_budget("evaluate", self.eval_s[-1] if self.eval_s else 0.0, "the last evaluation's")
         self.journal.log(self.actor, "tool_start", tool="evaluate", input={"limit": limit, "compare_base": compare})
+        t0 = time.monotonic()
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        self.eval_s.append(round(time.monotonic() - t0, 1))
         if p.returncode != 0:
             raise TunepilotError(f"evaluation failed (exit {p.returncode}): {p.stderr.strip()[-500:]}")
         rep = json.loads(out.read_text())
@@ -335,7 +371,9 @@ class Toolbox:
         self.evaluated = EvalSummary(
             iteration=self.iteration, success_rate=tuned["success_rate"], latency_avg_s=tuned["latency_s"]["avg"],
             latency_p95_s=tuned["latency_s"]["p95"], memory_gb=round(mem, 3), per_role=tuned["per_role"],
-            failures=tuned["failures"], general_probe=tuned.get("general_probe"), base=self.base, comparison=rep.get("comparison"), report=str(out))
+            failures=tuned["failures"], general_probe=tuned.get("general_probe"), base=self.base,
+            comparison=rep.get("comparison"), report=str(out), wall_s=self.eval_s[-1], precision=tuned.get("precision"),
+            base_reused_from=(rep.get("base") or {}).get("reused_from"))
         self.journal.log(self.actor, "tool", tool="evaluate", input={"iteration": self.iteration},
                          output=self.evaluated.model_dump())
         return self.evaluated
@@ -349,8 +387,11 @@ class Toolbox:
         cmd = [sys.executable, "-m", "tunepilot.cli", "export", "--adapter", self.trained.adapter, "--model",
                self.request.base_model, "--data", self.data.path, "--ladder", "--verify", str(limit),
                "--reference-success", str(self.evaluated.success_rate), "--out", str(folder), "--json"]
+        self._check_budget("export", self.export_s[-1] if self.export_s else 0.0, "the last export's")
         self.journal.log(self.actor, "tool_start", tool="export", input={"limit": limit, "ladder": "q4_k_m,q5_k_m,q8_0"})
+        t0 = time.monotonic()
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        self.export_s.append(round(time.monotonic() - t0, 1))
         if p.returncode != 0:
             raise TunepilotError(f"export failed (exit {p.returncode}): {p.stderr.strip()[-500:]}")
         rep = json.loads((folder / "export_report.json").read_text())
@@ -399,6 +440,7 @@ class Toolbox:
                                {"success_rate": e.success_rate, "latency_avg_s": e.latency_avg_s,
                                 "peak_memory_gb": self.trained.peak_memory_gb, "tokens_per_s": self.trained.tokens_per_s,
                                 "wall_s": self.trained.wall_s, "eval_loss": self.trained.eval_loss,
+                                "eval_s": e.wall_s,
                                 "batch_size": self._resolved()["batch_size"]}, "ok",
                                [{"fault": f["fault"], "fix": f["id"], "fixed": True} for f in self.fixes])
         self.journal.log(self.actor, "decision", tool="decide", input={"iteration": self.iteration},
@@ -433,7 +475,7 @@ class Toolbox:
                          batch_size=c.get("batch_size"), grad_accum=c["grad_accum"], lr=c["learning_rate"],
                          rank=c["rank"], targets=c["targets"], max_length=c["max_length"],
                          gradient_checkpointing=c["gradient_checkpointing"], memory_limit_gb=c.get("memory_limit_gb"),
-                         eval_steps=c["eval_steps"],
+                         eval_steps=c["eval_steps"], precision=c["precision"],
                          num_processes=max(1, self.request.hardware.gpus))
 
     @property

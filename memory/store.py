@@ -29,7 +29,7 @@ from pathlib import Path
 
 from tunepilot import paths
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: probes (the CPU matmul probe per kind of CPU)
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS runs (
         id INTEGER PRIMARY KEY,
@@ -51,6 +51,12 @@ SCHEMA = [
         fixed INTEGER NOT NULL         -- 1 when the fix made the fault go away
     )""",
     "CREATE INDEX IF NOT EXISTS failures_fault ON failures (fault)",
+    """CREATE TABLE IF NOT EXISTS probes (
+        key TEXT PRIMARY KEY,          -- tunepilot.precision.CpuInfo.key: model|ISA|bf16|cores
+        time TEXT NOT NULL,            -- UTC ISO 8601 of the measurement
+        cpu TEXT NOT NULL,             -- json: CpuInfo
+        result TEXT NOT NULL           -- json: matmul_probe() (fp32_gflops, bf16_gflops, ...)
+    )""",
 ]
 # Outcomes that prove the batch fitted in memory: training steps ran, whatever came of them.
 FIT_OUTCOMES = ("ok", "nan", "no_progress")
@@ -62,20 +68,25 @@ def default_path() -> Path:
 
 
 def hardware_key(hw: dict) -> str:
-    """Stable fingerprint of a machine: "cpu:2c/23GB" or "cuda:1xNVIDIA H100 80GB HBM3/79GB"."""
+    """Stable fingerprint of a machine: "cpu:2c/23GB/AMD EPYC|AVX2|nobf16|2c" (the kind of CPU included:
+    an AVX2 machine never inherits an AVX-512 machine's throughput) or "cuda:1xNVIDIA H100 80GB HBM3/79GB"."""
     if hw["device"] == "cuda":
         return f"cuda:{hw['gpus']}x{hw['gpu_name']}/{hw['vram_gb']:.0f}GB"
-    return f"cpu:{hw['cpus']}c/{hw['ram_gb']:.0f}GB"
+    kind = hw.get("cpu_kind")  # absent in rows written before the CPU kind was recorded
+    return f"cpu:{hw['cpus']}c/{hw['ram_gb']:.0f}GB" + (f"/{kind}" if kind else "")
 
 
 def detect_hardware() -> dict:
-    """This machine as a dict for `hardware_key`; imports torch only to ask about CUDA."""
+    """This machine as a dict for `hardware_key`; imports torch to ask about CUDA and the CPU's kind."""
     hw = {"device": "cpu", "cpus": os.cpu_count(), "ram_gb": round(_ram_bytes() / 2**30, 1),
-          "gpus": 0, "gpu_name": None, "vram_gb": None}
+          "gpus": 0, "gpu_name": None, "vram_gb": None, "cpu_kind": None}
     try:
         import torch
     except ImportError:
         return hw
+    from tunepilot.precision import cpu_info
+
+    hw["cpu_kind"] = cpu_info().key
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         hw.update(device="cuda", gpus=torch.cuda.device_count(), gpu_name=props.name,
@@ -151,12 +162,14 @@ class Memory:
         return [{**dict(r), "hardware": json.loads(r["hardware"]), "config": json.loads(r["config"]),
                  "metrics": json.loads(r["metrics"]), "failures": fails.get(r["id"], [])} for r in rows]
 
-    def starting_point(self, model: str, hardware: dict) -> dict | None:
+    def starting_point(self, model: str, hardware: dict, precision: str | None = None) -> dict | None:
         """Where the planner should start for `model` on this machine, or None if it never ran here.
 
         config: the ok run with the best success_rate (ties: newest), None if no run was ok yet;
         max_ok_batch_size / min_oom_batch_size: largest batch that fitted, smallest that OOMed;
-        tokens_per_s: the latest ok run's; source / rows: run ids / row ids cited; why: one line.
+        tokens_per_s: the latest ok run's (with `precision`, the latest ok run that asked for the same
+        precision: an fp32 run's speed never plans a bf16 one); source / rows: run ids / row ids cited;
+        why: one line.
         """
         with self._connect() as conn:
             rows = conn.execute("SELECT id, run_id, config, metrics, outcome FROM runs"
@@ -168,7 +181,8 @@ class Memory:
                  "config": json.loads(r["config"]), "metrics": json.loads(r["metrics"])} for r in rows]
         ok = [r for r in runs if r["outcome"] == "ok"]
         best = max(ok, key=lambda r: (r["metrics"].get("success_rate") or 0.0, r["id"]), default=None)
-        latest_ok = ok[-1] if ok else None
+        same = [r for r in ok if precision is None or r["config"].get("precision", "auto") == precision]
+        latest_ok = same[-1] if same else None
         fit = [r for r in runs if r["outcome"] in FIT_OUTCOMES and r["config"].get("batch_size")]
         oom = [r for r in runs if r["outcome"] == "oom" and r["config"].get("batch_size")]
         # largest fitting batch (ties: newest); smallest OOMing batch (ties: newest)
@@ -183,10 +197,30 @@ class Memory:
             "max_ok_batch_size": max_fit["config"]["batch_size"] if max_fit else None,
             "min_oom_batch_size": min_oom["config"]["batch_size"] if min_oom else None,
             "tokens_per_s": latest_ok["metrics"].get("tokens_per_s") if latest_ok else None,
+            "eval_s": ok[-1]["metrics"].get("eval_s") if ok else None,  # the latest ok run's evaluation time
             "source": list(dict.fromkeys(r["run_id"] for r in seen)),
             "rows": [r["id"] for r in seen],
             "why": _why(best, max_fit, min_oom),
         }
+
+    def cpu_probe(self, measure=None, refresh: bool = False) -> dict:
+        """This CPU kind's matmul probe (tunepilot.precision.matmul_probe): the stored one, or measured
+        now (~2-4 s) and stored when there is none, or always with refresh (`tunepilot doctor`).
+        Returns the probe with its "key", "cpu" and "time"."""
+        from tunepilot.precision import cpu_info, matmul_probe
+
+        cpu = cpu_info()
+        if not refresh:
+            with self._connect() as conn:
+                row = conn.execute("SELECT * FROM probes WHERE key = ?", (cpu.key,)).fetchone()
+            if row is not None:
+                return json.loads(row["result"]) | {"key": cpu.key, "cpu": json.loads(row["cpu"]), "time": row["time"]}
+        result = (measure or matmul_probe)()
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._connect() as conn, self._write(conn):
+            conn.execute("INSERT OR REPLACE INTO probes (key, time, cpu, result) VALUES (?, ?, ?, ?)",
+                         (cpu.key, now, cpu.model_dump_json(), json.dumps(result)))
+        return result | {"key": cpu.key, "cpu": cpu.model_dump(), "time": now}
 
     def fixes(self, fault: str, hardware_key: str | None = None) -> list[dict]:
         """Fixes that made `fault` go away before, most frequent first (ties: most recent)."""

@@ -25,6 +25,6 @@ def test_embedded_default_materialises_to_a_plain_hf_folder():
     path = Path(resolve_model("smollm2-135m-instruct"))
     assert (path / "model.safetensors").stat().st_size > 200_000_000
     cfg = AutoConfig.from_pretrained(path)
-    assert cfg.num_hidden_layers == 30 and cfg.hidden_size == 576 and cfg.torch_dtype in ("bfloat16", __import__("torch").bfloat16)
+    assert cfg.num_hidden_layers == 30 and cfg.hidden_size == 576 and cfg.dtype in ("bfloat16", __import__("torch").bfloat16)
     tok = AutoTokenizer.from_pretrained(path)
     assert "<|im_start|>" in tok.chat_template and len(tok) == 49152

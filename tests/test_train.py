@@ -52,7 +52,7 @@ def test_resume_continues_step_count(trained):
     assert (state / "optimizer.pt").exists() and (state / "scheduler.pt").exists()
     assert any(p.name.startswith("rng_state") for p in state.iterdir())
     cfg = json.loads((out / "training_config.json").read_text())
-    cfg.pop("model_path")
+    cfg.pop("model_path"), cfg.pop("precision_chosen")
     cfg["max_steps"] = 6
     second = train(TrainSpec(**cfg))
     assert second.resumed_from.endswith("checkpoint-4")

@@ -105,18 +105,28 @@ class Constraint:
 
     def __call__(self, input_ids, scores):
         """transformers LogitsProcessor: (batch, seq) ids, (batch, vocab) scores."""
+        rows = list(range(scores.shape[0]))
         if self._seen is not None:
-            for i, t in enumerate(input_ids[:, -1].tolist()):
-                self._consume(i, t)
+            self.consume_rows(input_ids[:, -1].tolist(), rows)
         self._seen = input_ids.shape[1]
-        for i in range(scores.shape[0]):
+        return self.mask_rows(scores, rows)
+
+    def mask_rows(self, scores, rows: list[int]):
+        """Mask (len(rows), vocab) scores in place: scores[j] belongs to matcher rows[j] (a decoder
+        that drops finished rows from its batch passes the rows still in it)."""
+        for j, i in enumerate(rows):
             allowed = self._mask(i)
             if allowed is not None:
                 v = min(scores.shape[1], allowed.shape[0])
-                row = scores[i]
+                row = scores[j]
                 row[:v].masked_fill_(~allowed[:v], float("-inf"))
                 row[v:] = float("-inf")
         return scores
+
+    def consume_rows(self, tokens: list[int], rows: list[int]) -> None:
+        """Advance matcher rows[j] by tokens[j]."""
+        for i, t in zip(rows, tokens):
+            self._consume(i, t)
 
     def llama_cpp(self):
         """The same constraint (one row) as a llama-cpp-python `logits_processor`

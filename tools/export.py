@@ -4,7 +4,7 @@
     tunepilot export --adapter out/a1/adapter --ladder --out out/a1/export    # seed 004's quant ladder
 
 Pipeline (seed 004): merge (`merge_and_unload`; a QLoRA adapter merges into the base loaded in
-bf16, i.e. de-quantized) -> GGUF f16 with llama.cpp's converter -> each quant level with llama.cpp's
+the device's precision, bf16 or fp32, i.e. de-quantized) -> GGUF f16 with llama.cpp's converter -> each quant level with llama.cpp's
 quantizer -> the adapter alone as a GGUF LoRA -> Ollama Modelfile -> template round trip on golden
 conversations (training render = GGUF's embedded template = Modelfile TEMPLATE) -> every GGUF
 reloaded in llama.cpp and scored on test items by the same evaluator as the HF model (merged), in
@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -46,6 +46,8 @@ class ExportSpec(BaseModel):
     # the same items (the agent's evaluation): skips re-scoring the merged model
     lora_gguf: bool = True  # also write the adapter alone as a GGUF LoRA
     system: str | None = None  # --system: SYSTEM line of the Modelfile
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # --precision of the merge: by what the device
+    # can do (tunepilot/precision.py); the GGUF is written in f16 and quantized from there either way
     trust_remote_code: bool = False
 
     @field_validator("quants")
@@ -70,6 +72,7 @@ class ExportReport(BaseModel):
     chosen: str | None = None  # the quant level to deploy
     ladder: list[dict] = []  # each ladder step with its numbers and why it stopped or went on
     llama_cpp_python: str
+    precision: str | None = None  # the dtype of the merge and why
 
 
 def export(spec: ExportSpec, log: Callable[[str], None] = lambda msg: None) -> ExportReport:
@@ -90,7 +93,8 @@ def export(spec: ExportSpec, log: Callable[[str], None] = lambda msg: None) -> E
         raise TunepilotError("--verify needs test items: pass --data DIR (or export an adapter trained by tunepilot)")
 
     log("merging the adapter into the base model")
-    merged, tok = merge(spec, out / "merged")
+    merged, tok, precision = merge(spec, out / "merged")
+    log(f"merged in {precision.reason}")
     files: dict[str, dict] = {}
 
     log("converting to GGUF f16 (llama.cpp converter)")
@@ -116,7 +120,8 @@ def export(spec: ExportSpec, log: Callable[[str], None] = lambda msg: None) -> E
         log("template round trip FAILED: the exported model would be prompted differently from training")
 
     report = ExportReport(out=str(out), merged=str(merged), files=files, template_check=check.model_dump(mode="json"),
-                          modelfile="", ollama={}, llama_cpp_python=llamacpp.LLAMA_CPP_PYTHON)
+                          modelfile="", ollama={}, llama_cpp_python=llamacpp.LLAMA_CPP_PYTHON,
+                          precision=precision.reason)
     if spec.verify:
         if spec.reference_success is None:
             log(f"verifying the merged HF model on {spec.verify} items")
@@ -162,16 +167,19 @@ def export(spec: ExportSpec, log: Callable[[str], None] = lambda msg: None) -> E
 
 
 def merge(spec: ExportSpec, dest: Path):
-    """Base + adapter -> a plain HF folder (bf16 safetensors, tokenizer, the model's chat template)."""
-    import torch
+    """Base + adapter -> a plain HF folder (safetensors in the device's precision, tokenizer, the model's
+    chat template). Returns (folder, tokenizer, Precision)."""
     from transformers import AutoModelForCausalLM
 
     from tunepilot.models import load_tokenizer, resolve_model
+    from tunepilot.precision import choose_precision
 
     path = resolve_model(spec.model)
     tok = load_tokenizer(path, spec.trust_remote_code)
-    # bf16, never 4-bit: a QLoRA adapter merges into the de-quantized base
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, trust_remote_code=spec.trust_remote_code)
+    precision = choose_precision(spec.precision)  # fp32 on a CPU without native bf16
+    # never 4-bit: a QLoRA adapter merges into the de-quantized base
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=precision.torch_dtype,
+                                                 trust_remote_code=spec.trust_remote_code)
     if spec.adapter:
         from peft import PeftModel
 
@@ -184,7 +192,7 @@ def merge(spec: ExportSpec, dest: Path):
     tok.save_pretrained(tmp)
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
-    return dest, tok
+    return dest, tok, precision
 
 
 def _training_render(tok) -> Callable[[list[dict], bool], str]:

@@ -64,7 +64,8 @@ class TrainSpec(BaseModel):
     logging_steps: int = 1
     save_total_limit: int = 2
     seed: int = 0  # --seed
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 where supported, else fp16 on GPU
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # --precision; auto: by what the device can do
+    # (tunepilot/precision.py: CUDA bf16, else fp16; CPU bf16 + autocast where bf16 is native, else fp32)
     gradient_checkpointing: bool = False  # --gradient-checkpointing: ~40 % less activation memory, ~25 % slower
     num_processes: int = Field(1, ge=1)  # --num-processes: GPUs for accelerate (1 on CPU)
     optim: str = "adamw_torch"  # HF optimizer name; the OOM ladder may pick paged_adamw_8bit on CUDA
@@ -96,19 +97,24 @@ class TrainResult(BaseModel):
     wall_s: float
     stopped_early: bool
     resumed_from: str | None
+    precision: str | None = None  # the dtype trained in and why ("fp32: this CPU has no native bf16 (AVX2), ...")
+    model_dtype: str | None = None  # the base weights' dtype as the child loaded them ("torch.float32")
 
 
 def train(spec: TrainSpec, progress=None) -> TrainResult:
     """Fine-tune a model on a dataset folder with LoRA, QLoRA or full fine-tuning; returns final
     losses, throughput and memory. Runs in a child process; resumes from the last checkpoint."""
     from tunepilot.models import resolve_model
+    from tunepilot.precision import choose_precision
 
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
     model_path = resolve_model(spec.model)
+    precision = choose_precision(spec.precision)  # decided here, once; the child uses what it is given
     audit = loss_mask_audit(spec, model_path)
     (out / "loss_mask_audit.json").write_text(json.dumps(audit, indent=2) + "\n")
-    config = json.loads(spec.model_dump_json()) | {"model_path": model_path}
+    config = json.loads(spec.model_dump_json()) | {"model_path": model_path,
+                                                    "precision_chosen": precision.model_dump()}
     (out / "training_config.json").write_text(json.dumps(config, indent=2) + "\n")
     (out / "result.json").unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--dynamo_backend", "no",
@@ -312,15 +318,17 @@ def recipe_main(config_path: str) -> None:
     from tools.data.io import load_split
     from tools.packed_attention import attn_implementation
     from tunepilot.models import load_tokenizer
+    from tunepilot.precision import Precision
 
     cfg = json.loads(Path(config_path).read_text())
     model_path = cfg.pop("model_path")
+    precision = Precision(**cfg.pop("precision_chosen"))  # the parent's choice (tunepilot/precision.py)
     spec = TrainSpec(**cfg)
     out = Path(spec.out)
     set_seed(spec.seed)
     cuda = torch.cuda.is_available()
     batch_size = spec.batch_size or (4 if cuda else 1)
-    dtype = _dtype(spec.precision, cuda)
+    dtype = precision.torch_dtype
 
     # 1. tokenizer and training chat template
     tokenizer = load_tokenizer(model_path, spec.trust_remote_code)
@@ -328,7 +336,7 @@ def recipe_main(config_path: str) -> None:
     if tmpl:
         tokenizer.chat_template = tmpl
 
-    # 2. model: bf16/fp16 weights, or nf4 + double quant for QLoRA
+    # 2. model: weights in the chosen dtype, or nf4 + double quant for QLoRA
     load = {"dtype": dtype, "trust_remote_code": spec.trust_remote_code}
     attn = attn_implementation(spec.packing, cuda)  # one causal SDPA per packed conversation (no flash-attn)
     if attn:
@@ -338,9 +346,10 @@ def recipe_main(config_path: str) -> None:
 
         load["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16 if dtype == torch.float32 else dtype)
+            bnb_4bit_compute_dtype=dtype)
         load["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))} if cuda else {"": "cpu"}
     model = AutoModelForCausalLM.from_pretrained(model_path, **load)
+    model_dtype = str(model.dtype)
 
     # 3. LoRA (TRL applies it and prepares k-bit models); none for full fine-tuning
     peft_config = None
@@ -369,7 +378,7 @@ def recipe_main(config_path: str) -> None:
         include_num_input_tokens_seen="non_padding", dataloader_num_workers=0, save_only_model=False,
         disable_tqdm=True, logging_nan_inf_filter=False, optim=spec.optim,  # the filter would hide a NaN loss
     )
-    trainer_cls = _timed(SFTTrainer if cuda else _cpu_trainer(autocast=dtype == torch.bfloat16))
+    trainer_cls = _timed(SFTTrainer if cuda else _cpu_trainer(autocast=precision.autocast))
     trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                           processing_class=tokenizer, peft_config=peft_config,
                           callbacks=[EarlyStoppingCallback(spec.early_stopping_patience), MetricsLog(out / "metrics.jsonl"),
@@ -403,7 +412,8 @@ def recipe_main(config_path: str) -> None:
         "eval_save_s": trainer.eval_save_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_vm_mb": _vm_peak_mb(),
         "peak_vram_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None, "wall_s": wall,
-        "stopped_early": state.global_step < state.max_steps, "resumed_from": resume,
+        "stopped_early": state.global_step < state.max_steps, "resumed_from": resume, "precision": precision.reason,
+        "model_dtype": model_dtype,
     }
     (out / "result.json").write_text(json.dumps(res, indent=2) + "\n")
 
@@ -421,18 +431,6 @@ def _tokens_before(checkpoint: str | None) -> int:
     if not checkpoint:
         return 0
     return json.loads((Path(checkpoint) / "trainer_state.json").read_text()).get("num_input_tokens_seen", 0)
-
-
-def _dtype(precision: str, cuda: bool):
-    import torch
-
-    if precision == "fp32":
-        return torch.float32
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16" or not cuda or torch.cuda.is_bf16_supported():
-        return torch.bfloat16  # on CPU bf16 is faster than fp32 here (FACTS: 5.3 vs 6.4 s/step)
-    return torch.float16
 
 
 def _timed(cls):

@@ -82,13 +82,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--gguf", type=Path, help="score an exported GGUF in llama.cpp (tunepilot export)")
     e.add_argument("--limit", type=int)
     e.add_argument("--compare-base", action="store_true")
-    e.add_argument("--batch-size", type=int, default=8)
+    e.add_argument("--batch-size", type=int, help="generation batch (default 32)")
     e.add_argument("--latency-probe", type=int, default=5, help="answers timed one request at a time for latency (0: off)")
     e.add_argument("--no-general-probe", dest="general_probe", action="store_false", default=None,
                    help="skip the 20 general questions (the forgetting check)")
     e.add_argument("--no-constrained", dest="constrained", action="store_false", default=None,
                    help="score raw decoding (default: tool calls constrained to their schemas, as servers do)")
     e.add_argument("--max-new-tokens", type=int, default=192)
+    e.add_argument("--no-reuse-base", dest="reuse_base", action="store_false", default=None,
+                   help="score the base model again instead of reusing its report from an earlier evaluation with "
+                        "the same model, data, settings and machine")
+    e.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"],
+                   help="compute dtype (default auto: bf16 where the device has it natively, else fp32 on CPU)")
     e.add_argument("--out", type=Path, help="also write the full report (with per-item outputs) here")
     e.add_argument("--json", action="store_true")
 
@@ -106,9 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--reference-success", type=float, help="merged model's success already measured on the same "
                    "items (skips re-scoring it)")
     x.add_argument("--system", help="SYSTEM prompt of the Modelfile")
+    x.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], help="dtype of the merge (default auto)")
     x.add_argument("--no-lora-gguf", dest="lora_gguf", action="store_false", default=None)
     x.add_argument("--json", action="store_true")
-    d = sub.add_parser("doctor", help="check the export toolchain (llama.cpp, converters, a smoke conversion)")
+    d = sub.add_parser("doctor", help="this machine's compute (CPU kind, native bf16, matmul probe, dtype per tool) "
+                                      "and the export toolchain (llama.cpp, converters, a smoke conversion)")
     d.add_argument("--model", help="smoke-convert this model instead of a tiny one built on the spot")
     d.add_argument("--json", action="store_true")
 
@@ -223,10 +230,14 @@ def _run(args, console) -> dict:
         console.exported(report)
         return report.model_dump(mode="json")
     if args.cmd == "doctor":
+        from memory.store import Memory
         from tools.llamacpp import doctor
+        from tunepilot.precision import machine_report
 
+        with console.spinner("measuring this machine (matmul probe, fp32 and bf16)"):
+            machine = machine_report(Memory().cpu_probe(refresh=True))  # the estimator reads the stored probe
         with console.spinner("checking the export toolchain"):
-            rep = doctor(args.model)
+            rep = doctor(args.model) | {"machine": machine}
         console.doctor(rep)
         if not rep["ok"]:
             raise TunepilotError("doctor: " + "; ".join(f"{c['check']}: {c['detail']}" for c in rep["checks"] if not c["ok"]))

@@ -70,7 +70,7 @@ def _materialise_embedded(name: str) -> Path:
     gguf_model = AutoModelForCausalLM.from_pretrained(pkg_dir, gguf_file=filename, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained; rebuild a plain model from its config.
     config = AutoConfig.for_model(**{k: v for k, v in gguf_model.config.to_dict().items() if k != "quantization_config"})
-    config.torch_dtype = "bfloat16"
+    config.dtype = "bfloat16"
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     plain.load_state_dict(gguf_model.state_dict(), strict=False)
     plain.tie_weights()

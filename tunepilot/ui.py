@@ -107,6 +107,19 @@ class Console:
     def doctor(self, rep: dict) -> None:
         if self.quiet:
             return
+        m = rep.get("machine")
+        if m:
+            cpu, probe = m["cpu"], m["probe"]
+            self.c.print(f"[bold]cpu[/]  {escape(cpu['kind'])}; {cpu['cores']} cores, {cpu['threads']} torch threads; "
+                         f"AMX {'yes' if cpu['amx'] else 'no'}; flags: {escape(' '.join(cpu['flags']) or '-')}")
+            if m["gpu"]:
+                g = m["gpu"]
+                self.c.print(f"[bold]gpu[/]  {g['count']}x {escape(g['name'])}, bf16 {'yes' if g['bf16'] else 'no'}")
+            self.c.print(f"[bold]matmul probe[/]  {probe['shape'][0]}x{probe['shape'][1]} @ {probe['shape'][1]}x"
+                         f"{probe['shape'][2]}: fp32 {probe['fp32_gflops']:.0f} GFLOP/s ({probe['fp32_ms']} ms), "
+                         f"bf16 {probe['bf16_gflops']:.0f} GFLOP/s ({probe['bf16_ms']} ms)")
+            for tool, why in m["tools"].items():
+                self.c.print(f"[bold]{tool}[/]  {escape(why)}")
         for c in rep["checks"]:
             mark = "[green]ok[/green]" if c["ok"] else "[red]FAIL[/red]"
             self.c.print(f"{mark}  {c['check']}: {escape(str(c['detail']))}")
