@@ -48,9 +48,12 @@ FLOPS = {  # effective training FLOP/s per device, for the default throughput wh
     # native-bf16 CPU: an AVX2 CPU runs at a fraction of it (fp32), so prefer the probe (CPU_EFFICIENCY)
     "cuda": 10e12,  # assumed, conservative: ~15 % of a T4's 65 bf16/fp16 TFLOP/s, a few % of an A100/H100's
 }
-CPU_EFFICIENCY = {  # effective training FLOP/s / the matmul probe's GFLOP/s (tunepilot.precision.matmul_probe)
-    "bf16": 0.40,  # measured 2026-12-01 (benchmarks/estimate_vs_measured.py; see README)
-    "fp32": 0.40,
+CPU_EFFICIENCY = {  # effective training FLOP/s / the matmul probe's GFLOP/s (tunepilot.precision.matmul_probe),
+    # SmolLM2-135M LoRA r16 attn+mlp at 1024 tokens, 20 steps, measured 2026-12-01 on 2 cores of an AMD EPYC
+    # (benchmarks/estimate_vs_measured.py; README "Estimate vs measured"):
+    "bf16": 0.44,  # native bf16 (AVX512): probe 412 GFLOP/s, 335 tokens/s -> 0.445 (0.433 with grad. ckpt.)
+    "fp32": 0.72,  # oneDNN capped to AVX2 (no native bf16): probe 147 GFLOP/s, 193 tokens/s -> 0.717; fp32 runs
+    # without bf16 casts or autocast, so it keeps more of its probe rate
 }
 QLORA_SPEED = {"cpu": 0.4, "cuda": 0.7}  # nf4 dequantisation per matmul (assumed; bitsandbytes' CPU path is slow)
 MULTI_GPU_EFFICIENCY = 0.9  # DDP all-reduce of the gradients (assumed)

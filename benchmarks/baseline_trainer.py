@@ -35,12 +35,14 @@ def main():
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--max-length", type=int, default=1024)
     p.add_argument("--out", default="/tmp/tunepilot-baseline")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
+                   help="weights dtype (the benchmark passes the one tunepilot chose for this CPU)")
     a = p.parse_args()
     tok = load_tokenizer(a.model)
     texts = [tok.apply_chat_template(render_messages(r), tokenize=False) for r in load_split(a.data, "train")]
     ds = Dataset.from_dict({"text": texts}).map(
         lambda b: tok(b["text"], truncation=True, max_length=a.max_length), batched=True, remove_columns=["text"])
-    model = AutoModelForCausalLM.from_pretrained(a.model)
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype={"fp32": torch.float32, "bf16": torch.bfloat16}[a.dtype])
     model = get_peft_model(model, LoraConfig(r=a.rank, lora_alpha=2 * a.rank, lora_dropout=0.0,
                                              target_modules=TARGETS["attn+mlp"], task_type="CAUSAL_LM"))
     counted = {"tokens": 0}

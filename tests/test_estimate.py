@@ -128,3 +128,21 @@ def test_calibration_within_15_percent(smollm2, cfg, n_tokens, trained_fraction,
 def test_calibration_time(smollm2):
     r = estimate(smollm2, CALIBRATION[0][0], n_train_tokens=129_823, trained_fraction=0.147)
     assert abs(r.training_time_s - 515) / 515 < 0.15  # 1.3 epochs of the demo data took 515 s (2026-11-30)
+
+
+def test_cpu_rate_comes_from_the_probe_in_the_dtype_trained(smollm2):
+    """An AVX2 CPU (no native bf16) trains in fp32 at its fp32 probe rate: slower, and fp32 weights and
+    activations take twice the bytes of bf16."""
+    probe = {"fp32_gflops": 100.0, "bf16_gflops": 400.0, "key": "AMD EPYC|AVX2|nobf16|2c"}
+    fp32 = estimate(smollm2, TrainingConfig(), n_train_tokens=100_000, precision="fp32", cpu_probe=probe)
+    bf16 = estimate(smollm2, TrainingConfig(), n_train_tokens=100_000, precision="bf16", cpu_probe=probe)
+    from agent.estimate import CPU_EFFICIENCY
+
+    ratio = (400.0 * CPU_EFFICIENCY["bf16"]) / (100.0 * CPU_EFFICIENCY["fp32"])
+    assert fp32.training_time_s == pytest.approx(ratio * bf16.training_time_s, rel=1e-3)
+    assert "fp32 matmul probe 100 GFLOP/s" in fp32.basis and "AVX2|nobf16" in fp32.basis
+    assert fp32.breakdown_gb["weights"] == pytest.approx(2 * bf16.breakdown_gb["weights"], rel=1e-3)
+    assert fp32.breakdown_gb["activations"] > 1.5 * bf16.breakdown_gb["activations"]
+    slower = estimate(smollm2, TrainingConfig(), n_train_tokens=100_000, precision="fp32",
+                      cpu_probe=probe | {"fp32_gflops": 50.0})
+    assert slower.training_time_s == pytest.approx(2 * fp32.training_time_s, rel=1e-3)

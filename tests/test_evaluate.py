@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,66 @@ def test_cli_bad_input_one_line_errors(tmp_path):
         assert p.returncode == 2, (args, p.stderr)
         lines = [l for l in p.stderr.strip().splitlines() if l.startswith("tunepilot: error")]
         assert len(lines) == 1 and needle in lines[0], (args, p.stderr)
+
+
+def _prompts(gen, n=4):
+    words = "list the files in the repository and then read the first one please".split()
+    recs = [{"messages": [{"role": "user", "content": " ".join(words[: 3 + 3 * i])}]} for i in range(n)]
+    return gen.tok([gen.prompt(r) for r in recs], return_tensors="pt", padding=True, add_special_tokens=False)
+
+
+def test_greedy_drops_finished_rows_and_matches_generate(tiny_model):
+    """Rows leave the batch at their stop token (the batch shrinks), and every row's tokens are
+    exactly what transformers' own greedy `generate` makes."""
+    import torch
+
+    from tools.evaluate import Generator
+
+    gen = Generator(tiny_model, precision="fp32")
+    torch.manual_seed(0)
+    with torch.no_grad():  # the random tiny model repeats one token; louder weights make rows differ
+        for p in gen.model.parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.3)
+    enc = _prompts(gen)
+    with torch.inference_mode():
+        free = gen.model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=gen.tok.pad_token_id)
+    free = free[:, enc["input_ids"].shape[1]:].tolist()
+    gen.stop = [free[0][2], free[3][6]]  # row 0 stops at its 3rd token, row 3 by its 7th: the batch must shrink
+    sizes = []
+    hook = gen.model.register_forward_pre_hook(lambda m, a, kw: sizes.append(kw["input_ids"].shape[0]), with_kwargs=True)
+    mine = gen.greedy(enc["input_ids"], enc["attention_mask"], 12)
+    hook.remove()
+    with torch.inference_mode():
+        ref = gen.model.generate(**enc, max_new_tokens=12, do_sample=False, eos_token_id=gen.stop,
+                                 pad_token_id=gen.tok.pad_token_id)[:, enc["input_ids"].shape[1]:].tolist()
+    for row, r in zip(mine, ref):
+        end = next((i for i, t in enumerate(r) if t in gen.stop), None)
+        assert row == (r if end is None else r[: end + 1])
+    assert len(mine[0]) == 3 and len(mine[3]) <= 7 and max(len(r) for r in mine) == 12
+    assert sizes[0] == 4 and min(sizes) < 4 and sizes == sorted(sizes, reverse=True)
+
+
+def test_base_evaluation_is_reused_until_model_data_or_settings_change(tiny_model, tiny_data, tmp_path, monkeypatch):
+    from tools import evaluate as E
+    from tools.train import TrainSpec, train
+
+    monkeypatch.setenv("TUNEPILOT_HOME", str(tmp_path / "home"))
+    adapter = train(TrainSpec(data=tiny_data, out=tmp_path / "t", model=tiny_model, max_steps=1, eval_steps=100,
+                              max_length=512)).adapter
+    spec = EvalSpec(data=tiny_data, model=tiny_model, adapter=adapter, compare_base=True, limit=3, max_new_tokens=8,
+                    latency_probe=1, general_probe=False)
+    scored = []
+    real = E.score_items
+    monkeypatch.setattr(E, "score_items", lambda gen, items, sp: scored.append(sp) or real(gen, items, sp))
+    first = E.evaluate(spec)
+    assert first["base"]["reused_from"] is None and len(scored) == 2  # base and tuned
+    second = E.evaluate(spec)
+    assert len(scored) == 3  # only the tuned model was scored again
+    assert second["base"]["reused_from"] and Path(second["base"]["reused_from"]).exists()
+    assert second["base"]["items"] == first["base"]["items"] and second["base"]["latency_s"] == first["base"]["latency_s"]
+    assert second["comparison"]["mcnemar_p"] == first["comparison"]["mcnemar_p"]
+    for change in ({"max_new_tokens": 9}, {"limit": 2}, {"reuse_base": False}):
+        again = E.evaluate(spec.model_copy(update=change))
+        assert again["base"]["reused_from"] is None, change
+    assert len(scored) == 3 + 3 * 2  # each change scored base and tuned

@@ -80,3 +80,29 @@ def test_doctor_reports_the_toolchain_and_a_smoke_conversion(tiny_model):
 def test_export_rejects_unknown_quant(tmp_path):
     with pytest.raises(ValueError, match="q3_xs"):
         ExportSpec(out=tmp_path, quants=["q3_xs"])
+
+
+def test_cli_doctor_prints_the_machine_and_stores_its_probe(tiny_model, tmp_path):
+    """`tunepilot doctor`: CPU kind, native bf16, threads, the fp32/bf16 matmul probe and each tool's dtype,
+    and the probe lands in the memory store where the estimator reads it."""
+    import os
+    import subprocess
+    import sys
+
+    from memory.store import Memory
+    from tunepilot.precision import choose_precision, cpu_info
+
+    env = {**os.environ, "TUNEPILOT_MEMORY": str(tmp_path / "m.sqlite")}
+    p = subprocess.run([sys.executable, "-m", "tunepilot.cli", "doctor", "--model", tiny_model], capture_output=True,
+                       text=True, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    shown = " ".join(p.stderr.split())  # the console writes to stderr, wrapped at its width
+    assert cpu_info().kind in shown and "matmul probe" in shown and "GFLOP/s" in shown
+    for tool in ("train", "eval", "export merge"):
+        assert f"{tool} {choose_precision('auto').reason}" in shown
+    p = subprocess.run([sys.executable, "-m", "tunepilot.cli", "doctor", "--model", tiny_model, "--json"],
+                       capture_output=True, text=True, env=env)
+    machine = json.loads(p.stdout)["machine"]
+    assert machine["cpu"]["native_bf16"] == cpu_info().native_bf16 and machine["cpu"]["threads"] >= 1
+    stored = Memory(tmp_path / "m.sqlite").cpu_probe(measure=lambda: pytest.fail("the probe should be stored"))
+    assert stored["fp32_gflops"] == machine["probe"]["fp32_gflops"] > 0

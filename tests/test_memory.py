@@ -49,6 +49,50 @@ def test_hardware_key():
     assert hardware_key(GPU) == "cuda:1xNVIDIA H100 80GB HBM3/79GB"
 
 
+def test_cpu_kind_keeps_throughput_apart():
+    """An AVX2 machine never plans with an AVX-512 bf16 machine's tokens/s, nor an fp32 run with a bf16 one's."""
+    avx512 = CPU | {"cpu_kind": "AMD EPYC|AVX512|bf16|2c"}
+    avx2 = CPU | {"cpu_kind": "AMD EPYC|AVX2|nobf16|2c"}
+    assert hardware_key(avx2) == "cpu:2c/23GB/AMD EPYC|AVX2|nobf16|2c" != hardware_key(avx512)
+    mem = Memory()
+    mem.record("r-fast", MODEL, avx512, cfg(1) | {"precision": "auto"}, {"tokens_per_s": 290.0, "eval_s": 300.0}, "ok")
+    assert mem.starting_point(MODEL, avx2) is None
+    mem.record("r-slow", MODEL, avx2, cfg(1) | {"precision": "auto"}, {"tokens_per_s": 113.0}, "ok")
+    assert mem.starting_point(MODEL, avx2)["tokens_per_s"] == 113.0
+    assert mem.starting_point(MODEL, avx512, "auto")["tokens_per_s"] == 290.0
+    assert mem.starting_point(MODEL, avx512, "auto")["eval_s"] == 300.0
+    assert mem.starting_point(MODEL, avx512, "fp32")["tokens_per_s"] is None  # no fp32 run measured there
+
+
+def test_cpu_probe_is_measured_once_per_cpu_kind_and_refreshed_on_demand(mem):
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return {"fp32_gflops": 100.0 + len(calls), "bf16_gflops": 5.0}
+
+    first = mem.cpu_probe(measure)
+    again = Memory(mem.path).cpu_probe(measure)
+    assert len(calls) == 1 and again["fp32_gflops"] == first["fp32_gflops"] == 101.0
+    assert again["key"] == first["key"] and "|" in again["key"] and again["cpu"]["capability"]
+    assert mem.cpu_probe(measure, refresh=True)["fp32_gflops"] == 102.0 and len(calls) == 2
+
+
+def test_schema_1_database_gains_the_probes_table(tmp_path):
+    path = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, time TEXT, run_id TEXT, model TEXT, hardware_key TEXT,"
+                     " hardware TEXT, config TEXT, metrics TEXT, outcome TEXT)")
+        conn.execute("INSERT INTO runs VALUES (1, 't', 'r-old', 'm', 'cpu:2c/23GB', '{}', '{}', '{}', 'ok')")
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+    mem = Memory(path)
+    assert mem.cpu_probe(lambda: {"fp32_gflops": 1.0, "bf16_gflops": 1.0})["fp32_gflops"] == 1.0
+    assert mem.history()[0]["run_id"] == "r-old"
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
 def test_detect_hardware_without_torch(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
     hw = detect_hardware()

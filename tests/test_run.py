@@ -47,6 +47,16 @@ def test_run_reaches_deploy_then_approve(tiny_model):
         assert ev.index(ex) < next(i for i, e in enumerate(ev) if e["kind"] == "decision")
     train = next(e for e in _events(folder) if e.get("tool") == "train" and e["kind"] == "tool")
     assert train["output"]["steps"] == 2 and train["output"]["estimate"]["memory_error_pct"] is not None
+    # the journal says what this machine computes in and why, and each tool reports the dtype it used
+    from tunepilot.precision import choose_precision
+
+    machine = next(e for e in _events(folder) if e["kind"] == "machine")
+    want = choose_precision("auto")
+    assert machine["output"]["precision"]["dtype"] == want.dtype and machine["rationale"].startswith(want.reason)
+    assert machine["output"]["matmul_gflops"]["fp32"] > 0 and "CPU:" in machine["rationale"]
+    assert train["output"]["precision"] == want.reason
+    evaluation = next(e for e in _events(folder) if e.get("tool") == "evaluate" and e["kind"] == "tool")
+    assert evaluation["output"]["precision"] == want.reason and evaluation["output"]["wall_s"] > 0
     md = (folder / "journal.md").read_text()
     assert "Decision: DEPLOY" in md and "make it better at tool calls" in md
 
@@ -103,3 +113,34 @@ def test_cli_run_json_and_show(tiny_model, tmp_path):
     assert p.returncode == 2 and "not deploy" in p.stderr
     p = subprocess.run([sys.executable, "-m", "tunepilot.cli", "show", "../etc"], capture_output=True, text=True)
     assert p.returncode == 2 and "run id" in p.stderr
+
+
+def test_every_tool_checks_the_budget_before_it_starts(tmp_path):
+    """Not only training: data generation, evaluation and export are refused once the wall-time budget
+    is spent, and an evaluation that took longer than what is left is not started again."""
+    from agent.journal import Journal
+    from agent.schemas import Request
+    from agent.toolbox import BudgetExceeded, DataArgs, EvalArgs, EvalSummary, ExportArgs, Toolbox, TrainSummary
+
+    req = Request(goal="g", budget={"max_wall_s": 600})
+    tb = Toolbox(tmp_path / "run", req, Journal(tmp_path / "run"))
+    tb.t0 -= 601  # the budget is spent
+    with pytest.raises(BudgetExceeded, match="budget spent"):
+        tb.generate_data(DataArgs(n_examples=10))
+    assert not (tmp_path / "run" / "artifacts").exists()  # refused before writing anything
+    tb.t0 += 400  # 399 s left
+    tb.trained = TrainSummary(iteration=1, adapter=str(tmp_path), steps=1, train_loss=1.0, eval_loss=1.0,
+                              tokens_per_s=1.0, peak_memory_gb=1.0, wall_s=1.0, stopped_early=False, signals=[],
+                              estimate={})
+    tb.data = __import__("agent.toolbox", fromlist=["DataSummary"]).DataSummary(
+        path=str(tmp_path), splits={"train": 1}, mean_tokens=1.0, rejected={})
+    tb.eval_s = [500.0]  # the last evaluation took 500 s
+    with pytest.raises(BudgetExceeded, match="the last evaluation's 8.3 min exceeds the remaining budget"):
+        tb.evaluate(EvalArgs())
+    tb.evaluated = EvalSummary(iteration=1, success_rate=0.5, latency_avg_s=1, latency_p95_s=1, memory_gb=1,
+                               per_role={}, failures={}, base=None, comparison=None, report="r")
+    tb.export_s = [450.0]
+    with pytest.raises(BudgetExceeded, match="export"):
+        tb.export(ExportArgs())
+    refused = [e for e in _events(tmp_path / "run") if e["kind"] == "refused"]
+    assert [e["tool"] for e in refused] == ["generate_data", "evaluate", "export"]
