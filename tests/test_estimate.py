@@ -142,7 +142,7 @@ def test_cpu_rate_comes_from_the_probe_in_the_dtype_trained(smollm2):
     assert fp32.training_time_s == pytest.approx(ratio * bf16.training_time_s, rel=1e-3)
     assert "fp32 matmul probe 100 GFLOP/s" in fp32.basis and "AVX2|nobf16" in fp32.basis
     assert fp32.breakdown_gb["weights"] == pytest.approx(2 * bf16.breakdown_gb["weights"], rel=1e-3)
-    assert fp32.breakdown_gb["activations"] > 1.5 * bf16.breakdown_gb["activations"]
+    assert fp32.breakdown_gb["activations"] > 1.3 * bf16.breakdown_gb["activations"]  # norms and LoRA inputs are fp32 in both
     slower = estimate(smollm2, TrainingConfig(), n_train_tokens=100_000, precision="fp32",
                       cpu_probe=probe | {"fp32_gflops": 50.0})
     assert slower.training_time_s == pytest.approx(2 * fp32.training_time_s, rel=1e-3)
