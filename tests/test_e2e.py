@@ -20,7 +20,7 @@ def test_smollm2_short_lora_beats_base(tmp_path):
     data, out = tmp_path / "data", tmp_path / "train"
     card = _tp("data", "generate", "--out", str(data), "--n", "300", "--seed", "0")
     assert card["splits"]["test"] == 30
-    result = _tp("train", "--data", str(data), "--out", str(out), "--max-steps", "12", "--eval-steps", "6")
+    result = _tp("train", "--data", str(data), "--out", str(out), "--max-steps", "12", "--eval-steps", "12")
     assert result["steps"] >= 6 and result["eval_loss"] < 1.0
     # a tool call is short: 96 new tokens decide every item; the probes are covered by test_evaluate
     report = _tp("eval", "--data", str(data), "--adapter", str(out / "adapter"), "--compare-base", "--limit", "30",

@@ -168,3 +168,27 @@ def test_base_evaluation_is_reused_until_model_data_or_settings_change(tiny_mode
         again = E.evaluate(spec.model_copy(update=change))
         assert again["base"]["reused_from"] is None, change
     assert len(scored) == 3 + 3 * 2  # each change scored base and tuned
+
+
+def test_batched_val_loss_equals_the_per_record_loss(tiny_model, tiny_data):
+    """Right-padded batches with the LM head at scored positions only give the token-weighted mean of
+    each record's own full-logits loss."""
+    import torch
+
+    from tools.data.io import load_split
+    from tools.evaluate import Generator, val_loss
+    from tools.train import conversations, training_template
+
+    gen = Generator(tiny_model, precision="fp32")
+    records = load_split(tiny_data, "val")
+    total = count = 0
+    for row in conversations(records, gen.tok):
+        enc = gen.tok.apply_chat_template(row["messages"], tools=row.get("tools"), chat_template=training_template(gen.tok),
+                                          tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        ids = torch.tensor([enc["input_ids"][:1024]])
+        labels = ids.masked_fill(torch.tensor([enc["assistant_masks"][:1024]]) == 0, -100)
+        n = int((labels[0, 1:] != -100).sum())
+        with torch.inference_mode():
+            total += float(gen.model(input_ids=ids, labels=labels).loss) * n
+        count += n
+    assert len(records) > 3 and val_loss(gen, records, batch_size=3) == pytest.approx(total / count, rel=1e-4)

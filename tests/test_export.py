@@ -100,9 +100,5 @@ def test_cli_doctor_prints_the_machine_and_stores_its_probe(tiny_model, tmp_path
     assert cpu_info().kind in shown and "matmul probe" in shown and "GFLOP/s" in shown
     for tool in ("train", "eval", "export merge"):
         assert f"{tool} {choose_precision('auto').reason}" in shown
-    p = subprocess.run([sys.executable, "-m", "tunepilot.cli", "doctor", "--model", tiny_model, "--json"],
-                       capture_output=True, text=True, env=env)
-    machine = json.loads(p.stdout)["machine"]
-    assert machine["cpu"]["native_bf16"] == cpu_info().native_bf16 and machine["cpu"]["threads"] >= 1
     stored = Memory(tmp_path / "m.sqlite").cpu_probe(measure=lambda: pytest.fail("the probe should be stored"))
-    assert stored["fp32_gflops"] == machine["probe"]["fp32_gflops"] > 0
+    assert f"fp32 {stored['fp32_gflops']:.0f} GFLOP/s" in shown and stored["cpu"]["native_bf16"] == cpu_info().native_bf16

@@ -343,27 +343,41 @@ def summarise(results: list[dict], spec: EvalSpec, adapter, source: str, val_los
         val_loss=val_loss, perplexity=round(math.exp(val_loss), 4) if val_loss is not None else None, items=results)
 
 
-def val_loss(gen: Generator, records: list[dict], max_length: int = 1024) -> float:
-    """Mean loss over assistant tokens of the val split (the training template's mask)."""
+def val_loss(gen: Generator, records: list[dict], max_length: int = 1024, batch_size: int = 8) -> float:
+    """Mean loss over assistant tokens of the val split (the training template's mask). Rows go in
+    right-padded batches of similar length, and the LM head runs only at positions whose next token
+    is scored (as the CPU trainer does): the same number, without 49k-wide logits for every prompt token."""
     import torch
+    import torch.nn.functional as F
 
     from tools.train import conversations, training_template
 
     tmpl = training_template(gen.tok) or gen.tok.chat_template
-    total, count = 0.0, 0
+    rows = []
     for row in conversations(records, gen.tok):
         enc = gen.tok.apply_chat_template(row["messages"], tools=row.get("tools"), chat_template=tmpl, tokenize=True,
                                           return_dict=True, return_assistant_tokens_mask=True)
-        ids = torch.tensor([enc["input_ids"][:max_length]], device=gen.model.device)
-        labels = ids.clone()
-        labels[0, torch.tensor(enc["assistant_masks"][:max_length]) == 0] = -100
-        n = int((labels[0, 1:] != -100).sum())
-        if n == 0:
-            continue
+        ids, mask = enc["input_ids"][:max_length], enc["assistant_masks"][:max_length]
+        if sum(mask[1:]):
+            rows.append((ids, mask))
+    rows.sort(key=lambda r: len(r[0]))
+    total, count = 0.0, 0
+    pad = gen.tok.pad_token_id
+    for s in range(0, len(rows), batch_size):
+        batch = rows[s:s + batch_size]
+        width = max(len(ids) for ids, _ in batch)
+        ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in batch], device=gen.model.device)
+        attn = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch], device=gen.model.device)
+        labels = torch.tensor([[t if m else -100 for t, m in zip(i, mk)] + [-100] * (width - len(i)) for i, mk in batch],
+                              device=gen.model.device)
+        targets = labels[:, 1:]  # position t predicts token t+1
+        keep = (targets != -100).any(dim=0).nonzero().squeeze(1)
         with torch.inference_mode():
-            loss = gen.model(input_ids=ids, labels=labels).loss
-        total += float(loss) * n
-        count += n
+            logits = gen.model(input_ids=ids, attention_mask=attn, logits_to_keep=keep).logits
+            picked = targets[:, keep]
+            total += float(F.cross_entropy(logits.float().flatten(0, 1), picked.flatten(), ignore_index=-100,
+                                           reduction="sum"))
+        count += int((picked != -100).sum())
     return round(total / count, 5) if count else float("nan")
 
 

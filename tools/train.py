@@ -402,7 +402,10 @@ def recipe_main(config_path: str) -> None:
     else:
         trainer.model.save_pretrained(out / "adapter")
         tokenizer.save_pretrained(out / "adapter")
-    final_eval = trainer.evaluate()["eval_loss"]
+    # the best checkpoint is loaded; if the last step was evaluated, every candidate was, and its loss is the
+    # best logged one (the same weights on the same val rows): a second pass over val would only repeat it
+    evaluated_last = any("eval_loss" in h and h.get("step") == state.global_step for h in state.log_history)
+    final_eval = min(evals) if evaluated_last else trainer.evaluate()["eval_loss"]
     res = {
         "out": str(out), "adapter": None if spec.method == "full" else str(out / "adapter"),
         "model_dir": str(out / "model") if spec.method == "full" else None, "steps": state.global_step,
