@@ -51,15 +51,21 @@ FLOPS = {  # effective training FLOP/s per device, for the default throughput wh
 CPU_EFFICIENCY = {  # effective training FLOP/s / the matmul probe's GFLOP/s (tunepilot.precision.matmul_probe),
     # SmolLM2-135M LoRA r16 attn+mlp at 1024 tokens, 20 steps, measured 2026-12-01 on 2 cores of an AMD EPYC
     # (benchmarks/estimate_vs_measured.py; README "Estimate vs measured"):
-    "bf16": 0.44,  # native bf16 (AVX512): probe 412 GFLOP/s, 335 tokens/s -> 0.445 (0.433 with grad. ckpt.)
-    "fp32": 0.72,  # oneDNN capped to AVX2 (no native bf16): probe 147 GFLOP/s, 193 tokens/s -> 0.717; fp32 runs
-    # without bf16 casts or autocast, so it keeps more of its probe rate
+    "bf16": 0.44,  # native bf16 (AVX512): probe 412 GFLOP/s, 335 tokens/s over 20 steps -> 0.445 (0.433 with
+    # gradient checkpointing)
+    "fp32": 0.56,  # oneDNN capped to AVX2 (no native bf16): the default run (`make demo`, 51 steps) trained at
+    # 198 tokens/s over its steps with a probe of 194 GFLOP/s -> 0.56 (fp32 runs without casts or autocast and
+    # keeps more of its probe rate than bf16 does)
 }
 QLORA_SPEED = {"cpu": 0.4, "cuda": 0.7}  # nf4 dequantisation per matmul (assumed; bitsandbytes' CPU path is slow)
 MULTI_GPU_EFFICIENCY = 0.9  # DDP all-reduce of the gradients (assumed)
 EVAL_OVERHEAD = 0.19  # measured: 81 s of evaluations and saves on 434 s of steps (val = 1/8 of train, every 20 steps)
 PACK_FILL = 0.94  # measured: 100,017 tokens in 104 packed rows of 1024
-ALLOC_K, ALLOC_M0 = 0.85, 2.5  # CPU heap growth (fitted to the calibration table)
+ALLOC_K = {  # CPU heap growth (fitted): the bf16 eager attention path keeps each conversation's probabilities
+    "bf16": 0.85,  # for backward (the calibration table above); fp32 runs SDPA per conversation and grows less:
+    "fp32": 0.30,  # fitted 2026-12-01 on the AVX2-capped EPYC (20 steps: 3.94 GB measured, 51 steps: 4.04 GB)
+}
+ALLOC_M0 = 2.5
 LOGIT_BYTES = {"cpu": 14, "cuda": 16}  # per kept position and vocab entry: bf16 logits, fp32 upcast,
 # log-softmax saved, its gradient; TRL's GPU path adds fp32 entropy/accuracy metrics
 TARGETS = {"attn": ("q", "k", "v", "o"), "attn+mlp": ("q", "k", "v", "o", "gate", "up", "down")}
@@ -195,7 +201,7 @@ def estimate(model_path: str | Path, cfg: TrainingConfig, *, n_train_tokens: int
         tokens = n_train_tokens * cfg.epochs
     if device == "cpu":  # heap growth over the run (module docstring)
         scores = s["heads"] * T * T * 4 * s["layers"]
-        gb["allocator"] = ALLOC_K * scores * max(0.0, math.log(micro / ALLOC_M0)) / GiB
+        gb["allocator"] = ALLOC_K["fp32" if w == 4 else "bf16"] * scores * max(0.0, math.log(micro / ALLOC_M0)) / GiB
     peak = sum(gb.values())
 
     # time
