@@ -348,9 +348,8 @@ def val_loss(gen: Generator, records: list[dict], max_length: int = 1024, batch_
     right-padded batches of similar length, and the LM head runs only at positions whose next token
     is scored (as the CPU trainer does): the same number, without 49k-wide logits for every prompt token."""
     import torch
-    import torch.nn.functional as F
 
-    from tools.train import conversations, training_template
+    from tools.train import conversations, scored_loss, training_template
 
     tmpl = training_template(gen.tok) or gen.tok.chat_template
     rows = []
@@ -370,14 +369,10 @@ def val_loss(gen: Generator, records: list[dict], max_length: int = 1024, batch_
         attn = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch], device=gen.model.device)
         labels = torch.tensor([[t if m else -100 for t, m in zip(i, mk)] + [-100] * (width - len(i)) for i, mk in batch],
                               device=gen.model.device)
-        targets = labels[:, 1:]  # position t predicts token t+1
-        keep = (targets != -100).any(dim=0).nonzero().squeeze(1)
         with torch.inference_mode():
-            logits = gen.model(input_ids=ids, attention_mask=attn, logits_to_keep=keep).logits
-            picked = targets[:, keep]
-            total += float(F.cross_entropy(logits.float().flatten(0, 1), picked.flatten(), ignore_index=-100,
-                                           reduction="sum"))
-        count += int((picked != -100).sum())
+            loss, scored, _ = scored_loss(gen.model, labels, input_ids=ids, attention_mask=attn)
+        total += float(loss)
+        count += int(scored)
     return round(total / count, 5) if count else float("nan")
 
 

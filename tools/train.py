@@ -460,9 +460,25 @@ def _timed(cls):
     return Timed
 
 
-def _cpu_trainer(autocast: bool):
+def scored_loss(model, labels, autocast: bool = False, **inputs):
+    """Summed next-token cross-entropy over the labelled positions, with the LM head run only where the
+    next token is labelled (the model's own `logits_to_keep`; about 1 in 8 positions with assistant-only
+    labels). Returns (loss sum, scored tokens, model outputs). Shared by the CPU trainer and the
+    evaluator's val loss; `autocast`: bf16 autocast around the forward (CPU with native bf16)."""
     import torch
     import torch.nn.functional as F
+
+    targets = labels[:, 1:]  # position t predicts token t+1
+    keep = (targets != -100).any(dim=0).nonzero().squeeze(1)  # union over the batch's rows
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        outputs = model(**inputs, logits_to_keep=keep, use_cache=False)
+    picked = targets[:, keep]
+    loss = F.cross_entropy(outputs.logits.float().flatten(0, 1), picked.flatten(), ignore_index=-100, reduction="sum")
+    return loss, (picked != -100).sum(), outputs
+
+
+def _cpu_trainer(autocast: bool):
+    import torch
     from trl import SFTTrainer
 
     class CPUSFTTrainer(SFTTrainer):
@@ -474,14 +490,8 @@ def _cpu_trainer(autocast: bool):
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
-            targets = labels[:, 1:]  # position t predicts token t+1
-            keep = (targets != -100).any(dim=0).nonzero().squeeze(1)  # union over rows (CPU batches are 1 row)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                outputs = model(**inputs, logits_to_keep=keep, use_cache=False)
-            picked = targets[:, keep]
-            loss = F.cross_entropy(outputs.logits.float().flatten(0, 1), picked.flatten(), ignore_index=-100,
-                                   reduction="sum")
-            n = num_items_in_batch if num_items_in_batch is not None else (picked != -100).sum()
+            loss, scored, outputs = scored_loss(model, labels, autocast, **inputs)
+            n = num_items_in_batch if num_items_in_batch is not None else scored
             loss = loss / torch.as_tensor(n).clamp(min=1)
             return (loss, outputs) if return_outputs else loss
 
