@@ -27,7 +27,14 @@ def decide(metrics: dict, criteria: Criteria, base: dict | None = None) -> Decis
     s, lat, mem = metrics["success_rate"], metrics["latency_avg_s"], metrics.get("memory_gb")
     c = criteria
     abort, iterate, ok = [], [], []
+    failing: set[str] = set()
 
+    if s < c.min_success:
+        failing.add("success")
+    if lat >= c.max_latency_s:
+        failing.add("latency")
+    if mem is not None and mem > c.max_memory_gb:
+        failing.add("memory")
     if s < c.iterate_success:
         abort.append(f"success {s:.1%} < abort bar {c.iterate_success:.1%}")
     elif s < c.min_success:
@@ -61,6 +68,8 @@ def decide(metrics: dict, criteria: Criteria, base: dict | None = None) -> Decis
         else:
             ok.append(f"general probe {g0:.0%} -> {g1:.0%} (no forgetting)")
     iterate += drops
+    if drops:
+        failing.add("regression")
     if not drops and base:
         ok.append("no role regressed beyond the allowed drop")
 
@@ -72,16 +81,4 @@ def decide(metrics: dict, criteria: Criteria, base: dict | None = None) -> Decis
         action, reasons, nxt = "iterate", iterate, None
     else:
         action, reasons, nxt = "deploy", ok, "awaiting a person's approval (`tunepilot approve RUN`)"
-    return Decision(action=action, reasons=reasons, metrics=metrics, criteria=c, next_step=nxt)
-
-
-def failing(decision: Decision) -> set[str]:
-    """Which criteria keep a run from deploying: success, latency, memory, regression."""
-    out = set()
-    for r in decision.reasons if decision.action != "deploy" else []:
-        for key in ("success", "latency", "memory"):
-            if r.startswith(key):
-                out.add(key)
-        if r.startswith(("role", "general")):
-            out.add("regression")
-    return out
+    return Decision(action=action, reasons=reasons, failing=sorted(failing), metrics=metrics, criteria=c, next_step=nxt)

@@ -20,7 +20,7 @@ from pydantic_ai import Agent, ModelRetry, RunContext
 
 from agent.planner import PlaybookPlanner
 from agent.schemas import Decision
-from agent.toolbox import (
+from agent.records import (
     BudgetExceeded,
     DataArgs,
     DataSummary,
@@ -28,10 +28,11 @@ from agent.toolbox import (
     EvalSummary,
     ExportArgs,
     ExportSummary,
-    Toolbox,
+    Stopped,
     TrainArgs,
     TrainSummary,
 )
+from agent.toolbox import Toolbox
 from tunepilot.paths import prompts_dir
 
 
@@ -124,9 +125,11 @@ class LLMPlanner:
     def run(self, tb: Toolbox) -> Decision:
         agent = build_agent(self.model)
         goal = (f"Goal: {tb.request.goal}\nCriteria: {tb.request.criteria.model_dump()}\n"
-                f"Budget: {tb.request.budget.model_dump()}\nStarting config: {tb.config}")
+                f"Budget: {tb.request.budget.model_dump()}\nStarting config: {tb.config.model_dump(exclude_none=True)}")
         try:
             result = agent.run_sync(goal, deps=tb)
+        except Stopped:
+            raise  # a rejection: no planner continues
         except Exception as e:  # noqa: BLE001 - any model failure hands over to the playbook
             tb.journal.log(tb.actor, "fallback", rationale=f"LLM planner failed ({type(e).__name__}: "
                            f"{str(e)[:300]}); the playbook planner continues from the current state")

@@ -8,10 +8,10 @@ planner can fall back to it mid-run.
 
 from __future__ import annotations
 
-from agent.criteria import failing
 from agent.playbook import next_step
+from agent.records import BudgetExceeded, DataArgs, EvalArgs, TrainArgs
 from agent.schemas import Decision
-from agent.toolbox import BudgetExceeded, DataArgs, EvalArgs, Toolbox, TrainArgs
+from agent.toolbox import Toolbox
 
 
 class PlaybookPlanner:
@@ -20,10 +20,6 @@ class PlaybookPlanner:
     def run(self, tb: Toolbox) -> Decision:
         if tb.data is None:
             tb.generate_data(DataArgs())
-        used: dict[str, int] = {}  # rules already applied (a resumed run counts the journaled ones)
-        for e in tb.journal.events:
-            if e["kind"] == "iterate":
-                used[e["input"]["rule"]] = used.get(e["input"]["rule"], 0) + 1
         args = TrainArgs()
         while True:
             if tb.trained is None or (tb.decisions and len(tb.decisions) >= tb.iteration):
@@ -37,21 +33,21 @@ class PlaybookPlanner:
             if d.action != "iterate":
                 return d
             skipped: list[str] = []
-            step = next_step(failing(d), tb.config | {"n_examples": tb.n_examples}, used,
-                             set(tb.trained.signals), skipped)
+            step = next_step(set(d.failing), tb.config, dict(tb.state.used_rules), set(tb.trained.signals), skipped,
+                             n_examples=tb.n_examples)
             if skipped:
                 tb.journal.log(tb.actor, "note", rationale="playbook rules skipped: " + "; ".join(skipped))
             if step is None:
-                return self._stop(tb, "the playbook has no further change for " + ", ".join(sorted(failing(d))))
+                return self._stop(tb, "the playbook has no further change for " + ", ".join(d.failing))
             if tb.iteration >= tb.request.budget.max_iterations:
                 return self._stop(tb, f"iteration budget spent ({tb.iteration}); next would be {step.id}")
-            used[step.id] = used.get(step.id, 0) + 1
+            # the iterate event is the change: the run state folds it into the training config
             tb.journal.log(tb.actor, "iterate", tool="playbook", input={"rule": step.id},
                            output={k: {"from": a, "to": b} for k, (a, b) in step.changes.items()},
                            rationale=step.rationale)
-            if "n_examples" in step.changes:
-                tb.generate_data(DataArgs(n_examples=step.config["n_examples"]))
-            args = TrainArgs(**{k: step.config[k] for k in step.changes if k in TrainArgs.model_fields})
+            if "dataset.n_examples" in step.changes:
+                tb.generate_data(DataArgs(n_examples=step.extra["dataset.n_examples"]))
+            args = TrainArgs()
 
     @staticmethod
     def _stop(tb: Toolbox, why: str) -> Decision:

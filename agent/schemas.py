@@ -17,7 +17,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
+from tunepilot.config import TrainingConfig  # noqa: F401 (re-exported: the request holds one)
+from tunepilot.models import DEFAULT_MODEL
+
+SCHEMA_DIR = Path(__file__).parent.parent / "schemas"  # tunepilot/schemas in a wheel
 
 
 class _Strict(BaseModel):
@@ -42,23 +45,6 @@ class DatasetRef(_Strict):
         if self.format != "generate" and not self.path:
             raise ValueError(f"format {self.format!r} needs a path")
         return self
-
-
-class TrainingConfig(_Strict):
-    method: Literal["lora", "qlora", "full"] = "lora"
-    epochs: float = Field(1.0, gt=0, le=5)  # seed 004: at most 5
-    batch_size: int | None = Field(None, ge=1)  # None: the train tool's default for the device
-    learning_rate: float | None = Field(None, gt=0)  # None: 1e-3 LoRA, 2e-5 full
-    rank: int = Field(16, ge=1)
-    targets: Literal["attn", "attn+mlp"] = "attn+mlp"
-    max_steps: int | None = Field(None, ge=1)  # overrides epochs (short runs, tests)
-    max_length: int = Field(1024, ge=32)
-    grad_accum: int = Field(2, ge=1)
-    gradient_checkpointing: bool = False
-    memory_limit_gb: float | None = Field(None, gt=0)  # cap the training child's memory (shared machines)
-    eval_steps: int = Field(20, ge=1)  # val loss + checkpoint every N steps (what resume restarts from)
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: by what the device can do
-    # (tunepilot/precision.py: bf16 where native, fp16 on GPUs without bf16, fp32 on CPUs without native bf16)
 
 
 class Hardware(_Strict):
@@ -105,7 +91,7 @@ class Request(_Strict):
     """What the user asked for, typed."""
 
     goal: str
-    base_model: str = "smollm2-135m-instruct"
+    base_model: str = DEFAULT_MODEL
     task_type: Literal["instruction", "chat", "classification", "generation"] = "chat"
     dataset: DatasetRef = Field(default_factory=DatasetRef)
     training_config: TrainingConfig = Field(default_factory=TrainingConfig)
@@ -147,9 +133,13 @@ class Plan(_Strict):
     estimated_resources: Resources
 
 
+Criterion = Literal["success", "latency", "memory", "regression", "template"]
+
+
 class Decision(_Strict):
     action: Literal["deploy", "iterate", "abort"]
     reasons: list[str]  # each names the criterion and the numbers behind it
+    failing: list[Criterion] = []  # the criteria that keep the run from deploying (what the playbook fixes)
     metrics: dict
     criteria: Criteria
     next_step: str | None = None  # iterate: the playbook action; abort: alternatives

@@ -15,171 +15,46 @@ time, or one more iteration than allowed, is refused with `BudgetExceeded`.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import shlex
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from agent.criteria import decide
 from agent.journal import Journal, write_json
-from agent.schemas import Decision, EvaluationPlan, Plan, Request, TrainingConfig, validate_file
+from agent.records import (BudgetExceeded, DataArgs, DataSummary, EvalArgs, EvalSummary, ExportArgs, ExportSummary,
+                           Rejected, Stopped, TrainArgs, TrainSummary)
+from agent.schemas import Decision, EvaluationPlan, Plan, Request, validate_file
+from agent.state import RunState
 from tunepilot import TunepilotError
+from tunepilot.config import TrainingConfig
 
-
-class BudgetExceeded(TunepilotError):
-    pass
-
-
-class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DataArgs(_Args):
-    """Make the training data. Omitted fields keep the request's values."""
-
-    n_examples: int | None = Field(None, ge=10, le=20000)  # examples to generate (80/10/10 split)
-    seed: int | None = None
-
-
-class DataSummary(BaseModel):
-    path: str
-    splits: dict[str, int]
-    mean_tokens: float
-    rejected: dict[str, int]
-
-
-class TrainArgs(_Args):
-    """Train one iteration. Omitted fields keep the current config (the request's, then each
-    iteration's changes)."""
-
-    epochs: float | None = Field(None, gt=0, le=5)
-    rank: int | None = Field(None, ge=1, le=256)
-    targets: str | None = Field(None, pattern="^(attn|attn\\+mlp)$")
-    learning_rate: float | None = Field(None, gt=0, lt=1)
-    batch_size: int | None = Field(None, ge=1)
-    max_steps: int | None = Field(None, ge=1)
-
-
-class TrainSummary(BaseModel):
-    iteration: int
-    adapter: str | None
-    steps: int
-    train_loss: float | None
-    eval_loss: float | None
-    tokens_per_s: float | None
-    peak_memory_gb: float
-    wall_s: float
-    stopped_early: bool
-    signals: list[str]  # underfit (val loss still falling) / overfit (val loss rose)
-    estimate: dict  # what the estimator said before, and its error in percent
-    precision: str | None = None  # the dtype trained in and why (tunepilot/precision.py)
-
-
-class EvalArgs(_Args):
-    """Evaluate the latest adapter on the held-out test split (never trained on)."""
-
-    limit: int | None = Field(None, ge=1)
-
-
-class EvalSummary(BaseModel):
-    iteration: int
-    success_rate: float
-    latency_avg_s: float
-    latency_p95_s: float
-    memory_gb: float
-    per_role: dict[str, float | None]
-    failures: dict[str, int]
-    general_probe: float | None = None  # 20 general questions: forgetting check against the base
-    base: dict | None  # the untuned model on the same items (first evaluation of a run)
-    comparison: dict | None
-    report: str
-    wall_s: float | None = None  # how long the evaluation took (what the budget check expects of the next one)
-    precision: str | None = None  # the dtype generated in and why
-    base_reused_from: str | None = None  # the base report was reused from this cache file (tools/eval_cache.py)
-
-
-class ExportArgs(_Args):
-    """Export the latest adapter for deployment: merge, GGUF, seed 004's quant ladder (Q4_K_M, then
-    Q5_K_M, then Q8_0 while success drops beyond the margin), each verified in llama.cpp on the
-    same test items. Afterwards the decision is judged on the exported model."""
-
-    limit: int | None = Field(None, ge=1)  # test items scored per quant level (default: the evaluation's)
-
-
-class ExportSummary(BaseModel):
-    iteration: int
-    quant: str
-    gguf: str
-    modelfile: str
-    folder: str
-    success_rate: float
-    latency_avg_s: float
-    latency_p95_s: float
-    memory_gb: float  # what the GGUF adds in llama.cpp: weights touched, KV cache, buffers
-    per_role: dict[str, float | None]
-    failures: dict[str, int]
-    template_ok: bool
-    ladder: list[dict]
-    report: str
+__all__ = ["BudgetExceeded", "DataArgs", "DataSummary", "EvalArgs", "EvalSummary", "ExportArgs", "ExportSummary",
+           "Rejected", "Stopped", "Toolbox", "TrainArgs", "TrainSummary"]
 
 
 class Toolbox:
-    def __init__(self, folder: Path, request: Request, journal: Journal, actor: str = "planner:playbook",
+    """The tools of one run. Everything it knows comes from the run state, which the journal's events
+    fold into as they are written (agent/state.py): a tool logs, the state follows."""
+
+    def __init__(self, folder: Path, journal: Journal, state: RunState, actor: str = "planner:playbook",
                  progress=None, memory=None, hardware: dict | None = None):
-        self.folder, self.request, self.journal, self.actor = Path(folder), request, journal, actor
+        self.folder, self.journal, self.state, self.actor = Path(folder), journal, state, actor
         self.progress, self.memory, self.hardware = progress, memory, hardware or {}
-        self.t0 = time.monotonic()
-        self.config: dict = _effective(request.training_config)
-        self.n_examples = request.dataset.n_examples
-        self.data: DataSummary | None = None
-        self.iteration = 0
-        self.trained: TrainSummary | None = None
-        self.evaluated: EvalSummary | None = None
-        self.exported: ExportSummary | None = None
-        self.base: dict | None = None
-        self.decisions: list[Decision] = []
-        self.fixes: list[dict] = []
-        self.eval_s: list[float] = []  # wall time of each evaluation of this run (the budget check's measure)
-        self.export_s: list[float] = []
+        if state.fold not in journal.listeners:
+            journal.listeners.append(state.fold)
+        self.t0 = time.monotonic() - state.elapsed_s  # the budget counts the time spent before an interruption
 
-    def replay(self, events: list[dict]) -> None:
-        """Rebuild the state a killed run had reached from its journal, so `resume` redoes nothing
-        that finished: data, trained iterations, evaluations and decisions come back; a training
-        that was cut off restarts from its last checkpoint (same folder); its config comes back
-        with every playbook change journaled after it."""
-        from datetime import datetime
-
-        times = [datetime.fromisoformat(e["time"]) for e in events]
-        if times:  # the budget counts the time spent before the interruption
-            self.t0 -= (times[-1] - times[0]).total_seconds()
-        for e in events:
-            kind, tool, out = e["kind"], e.get("tool"), e.get("output") or {}
-            if kind == "tool" and tool == "generate_data":
-                self.data = DataSummary(**out)
-                self.n_examples = sum(out["splits"].values())
-            elif kind == "tool_start" and tool == "train":
-                self.config.update({k: v for k, v in e["input"].items() if k in self.config})
-            elif kind == "tool" and tool == "train":
-                self.trained = TrainSummary(**out)
-                self.iteration = self.trained.iteration
-            elif kind == "tool" and tool == "evaluate":
-                self.evaluated = EvalSummary(**out)
-                if self.evaluated.wall_s:
-                    self.eval_s.append(self.evaluated.wall_s)
-                self.base = out.get("base") or self.base
-            elif kind == "tool" and tool == "export":
-                self.exported = ExportSummary(**out)
-            elif kind == "decision":
-                self.decisions.append(Decision(action=e["decision"], reasons=out["reasons"], metrics=out["metrics"],
-                                               criteria=self.request.criteria))
-            elif kind == "iterate":
-                self.config.update({k: v["to"] for k, v in out.items() if k in self.config})
-                if "n_examples" in out:
-                    self.n_examples = out["n_examples"]["to"]
-            elif kind == "recover":
-                pass  # fixes apply inside the train tool; its next "tool" event carries the outcome
+    # --- the state, read-only views -----------------------------------------------------------
+    request: Request = property(lambda self: self.state.request)
+    config: TrainingConfig = property(lambda self: self.state.config)
+    data = property(lambda self: self.state.data)
+    iteration = property(lambda self: self.state.iteration)
+    trained = property(lambda self: self.state.trained)
+    evaluated = property(lambda self: self.state.evaluated)
+    exported = property(lambda self: self.state.exported)
+    base = property(lambda self: self.state.base)
+    decisions = property(lambda self: self.state.decisions)
+    n_examples = property(lambda self: self.state.n_examples)
 
     # --- budget ------------------------------------------------------------------------------
     def elapsed_s(self) -> float:
@@ -188,14 +63,18 @@ class Toolbox:
     def remaining_s(self) -> float:
         return self.request.budget.max_wall_s - self.elapsed_s()
 
-    def _refuse(self, tool: str, why: str):
+    def _refuse(self, tool: str, why: str, exc=BudgetExceeded):
         self.journal.log(self.actor, "refused", tool=tool, rationale=why)
-        raise BudgetExceeded(why)
+        raise exc(why)
 
     def _check_budget(self, tool: str, need_s: float = 0.0, what: str = "") -> None:
-        """Every tool asks before it starts: refused when the wall-time budget is spent, or when what
-        it is expected to take (`need_s`, from measurements of this run or of this machine) does not
-        fit in what is left."""
+        """Every tool asks before it starts: refused when a person rejected the run meanwhile, when the
+        wall-time budget is spent, or when what it is expected to take (`need_s`, from measurements of
+        this run or of this machine) does not fit in what is left."""
+        self.journal.refresh()  # events other writers appended (a reject from another terminal)
+        if self.state.rejection:
+            r = self.state.rejection
+            self._refuse(tool, f"run rejected by {r.by}: {r.why}", Rejected)
         left, total = self.remaining_s(), self.request.budget.max_wall_s
         if left <= 0:
             self._refuse(tool, f"wall-time budget spent ({total / 60:.1f} min, {self.elapsed_s() / 60:.1f} used)")
@@ -205,8 +84,8 @@ class Toolbox:
     def _expected_eval_s(self) -> float:
         """How long the next evaluation should take: this run's last one (a first evaluation also scores
         the base model, so a later one takes less), else the memory store's last run on this machine."""
-        if self.eval_s:
-            return self.eval_s[-1]
+        if self.state.eval_s:
+            return self.state.eval_s[-1]
         start = self.memory.starting_point(self.request.base_model, self.hardware) if self.memory else None
         return float((start or {}).get("eval_s") or 0.0)
 
@@ -219,7 +98,7 @@ class Toolbox:
         self._check_budget("generate_data")
         ds = self.request.dataset
         n = args.n_examples or self.n_examples
-        self.n_examples = n
+        seed = args.seed if args.seed is not None else ds.seed
         if ds.path and ds.format == "tunepilot":
             out = Path(ds.path)
             meta = json.loads((out / "metadata.json").read_text()) if (out / "metadata.json").exists() else {}
@@ -229,34 +108,33 @@ class Toolbox:
             out = self.folder / "artifacts" / "data"
             meta = import_dataset(Path(ds.path), ds.format, out).metadata
         else:
-            out = self.folder / "artifacts" / f"data-n{n}-s{args.seed if args.seed is not None else ds.seed}"
-            spec = DatasetSpec(out=out, n=n, seed=args.seed if args.seed is not None else ds.seed,
-                               teacher=ds.teacher, model=self.request.base_model)
+            out = self.folder / "artifacts" / f"data-n{n}-s{seed}"
+            spec = DatasetSpec(out=out, n=n, seed=seed, teacher=ds.teacher, model=self.request.base_model)
             done = out / "metadata.json"  # written last: the folder is complete (a resumed run)
             meta = json.loads(done.read_text()) if done.exists() else generate_dataset(spec).metadata
         splits = meta.get("splits") or {s: _count(out / f"{s}.jsonl") for s in ("train", "val", "test")}
-        self.data = DataSummary(path=str(out), splits=splits, mean_tokens=(meta.get("tokens") or {}).get("mean", 400.0),
-                                rejected=meta.get("rejected", {}))
+        data = DataSummary(path=str(out), splits=splits, mean_tokens=(meta.get("tokens") or {}).get("mean", 400.0),
+                           rejected=meta.get("rejected", {}))
         self.journal.log(self.actor, "tool", tool="generate_data", input=args.model_dump(exclude_none=True),
-                         output=self.data.model_dump())
-        return self.data
+                         output=data.model_dump())
+        return data
 
-    def plan(self) -> Plan:
+    def plan(self, config: TrainingConfig | None = None) -> Plan:
         """The next iteration's plan: reproducible script, config files, evaluation plan and the
         resource estimate. Written to plan.json (and artifacts/iter-N/plan.json)."""
         from agent.estimate import estimate
-
-        it = self.iteration + 1
-        spec = self._train_spec(it)
-        n_tokens = int(self.data.mean_tokens * self.data.splits.get("train", 0)) if self.data else 0
         from tunepilot.precision import choose_precision
 
+        config = config or self.config
+        it = self.iteration + 1
+        spec = self._train_spec(it, config)
+        n_tokens = int(self.data.mean_tokens * self.data.splits.get("train", 0)) if self.data else 0
         cuda = self.hardware.get("device") == "cuda"
-        precision = choose_precision(self.config["precision"], "cuda" if cuda else "cpu")
-        start = self.memory.starting_point(self.request.base_model, self.hardware, self.config["precision"]) \
+        precision = choose_precision(config.precision, "cuda" if cuda else "cpu")
+        start = self.memory.starting_point(self.request.base_model, self.hardware, config.precision) \
             if self.memory else None
         probe = self.memory.cpu_probe() if self.memory and not cuda else None  # measured once per kind of CPU
-        res = estimate(self.model_path, TrainingConfig(**_request_fields(self.config)), n_train_tokens=n_tokens,
+        res = estimate(self.model_path, config, n_train_tokens=n_tokens,
                        device="cuda" if cuda else "cpu", gpus=self.hardware.get("gpus", 0),
                        tokens_per_s=(start or {}).get("tokens_per_s"), precision=precision.dtype, cpu_probe=probe,
                        basis=f"memory store: {start['why']}" if start and start.get("tokens_per_s") else None)
@@ -275,8 +153,7 @@ class Toolbox:
         (d / "train.sh").write_text(plan.training_script)
         write_json(self.folder / "plan.json", doc)
         validate_file("plan", self.folder / "plan.json")
-        self.planned = plan
-        self.journal.log(self.actor, "plan", tool="plan", input={"iteration": it, **self.config},
+        self.journal.log(self.actor, "plan", tool="plan", input={"iteration": it, "config": config.model_dump()},
                          output={"training_time": res.training_time, "peak_memory": res.gpu_memory,
                                  "storage": res.storage, "basis": res.basis},
                          rationale=f"iteration {it} of at most {self.request.budget.max_iterations}")
@@ -287,130 +164,122 @@ class Toolbox:
         as the request says). Refused when the iteration budget or the wall-time budget would be
         exceeded. Returns losses, throughput, peak memory and underfit/overfit signals."""
         from tools.diagnose import train_with_recovery
+        from tools.signals import read_metrics, training_signals
         from tools.train import TrainFailed
 
         if self.data is None:
             self.generate_data(DataArgs())
         if self.iteration >= self.request.budget.max_iterations:
             self._refuse("train", f"iteration budget spent ({self.request.budget.max_iterations})")
-        changes = {k: v for k, v in args.model_dump(exclude_none=True).items()}
-        self.config.update(changes)
-        plan = self.plan()
+        config = TrainingConfig.model_validate(self.config.model_dump() | args.model_dump(exclude_none=True))
+        plan = self.plan(config)
         est = plan.estimated_resources
         after = self._expected_eval_s()  # a training whose evaluation cannot finish in the budget is refused too
         self._check_budget("train", est.training_time_s + after,
                            f"estimated training time {est.training_time}" + (f" + evaluation {after / 60:.1f} min" if after else ""))
-        self.iteration += 1
-        spec = self._train_spec(self.iteration)
-        self.journal.log(self.actor, "tool_start", tool="train", input={"iteration": self.iteration, **self.config})
-        p95 = (json.loads((Path(self.data.path) / "metadata.json").read_text()).get("tokens") or {}).get("p95") \
-            if (Path(self.data.path) / "metadata.json").exists() else None
+        it = self.iteration + 1
+        spec = self._train_spec(it, config)
+        self.journal.log(self.actor, "tool_start", tool="train", input={"iteration": it, "config": config.model_dump()})
+        meta = Path(self.data.path) / "metadata.json"
+        p95 = (json.loads(meta.read_text()).get("tokens") or {}).get("p95") if meta.exists() else None
         try:
             r, spec, fixes = train_with_recovery(
                 spec, progress=self.progress, p95_tokens=p95,
                 log=lambda kind, **kw: self.journal.log(self.actor, kind, **kw))
         except TrainFailed as e:
             if self.memory:
-                self.memory.record(self.folder.name, self.request.base_model, self.hardware, self._resolved(),
-                                   {}, _outcome(e), [{"fault": _outcome(e), "fix": None, "fixed": False}])
+                fault = e.fault or "failed"
+                self.memory.record(self.folder.name, self.request.base_model, self.hardware, self._resolved(config),
+                                   {}, fault, [{"fault": fault, "fix": None, "fixed": False}])
             raise
-        for field, key in (("batch_size", "batch_size"), ("grad_accum", "grad_accum"), ("lr", "learning_rate"),
-                           ("gradient_checkpointing", "gradient_checkpointing"), ("max_length", "max_length"),
-                           ("method", "method"), ("rank", "rank"), ("epochs", "epochs")):
-            self.config[key] = getattr(spec, field)
-        self.fixes = fixes
         for f in fixes:  # remember what did not fit, so the next run starts below it
             if f["fault"].endswith("oom") and "batch_size" in f["changes"] and self.memory:
                 self.memory.record(self.folder.name, self.request.base_model, self.hardware,
-                                   self._resolved() | {"batch_size": f["changes"]["batch_size"][0]}, {}, "oom",
-                                   [{"fault": f["fault"], "fix": f["id"], "fixed": True}])
+                                   self._resolved(config).model_copy(update={"batch_size": f["changes"]["batch_size"][0]}),
+                                   {}, f["fault"], [{"fault": f["fault"], "fix": f["id"], "fixed": True}])
         peak = (r.peak_vram_mb or r.peak_rss_mb) / 1024
         err = 100 * (est.peak_memory_gb - peak) / peak if peak else None
-        self.trained = TrainSummary(
-            iteration=self.iteration, adapter=str(r.adapter) if r.adapter else None, steps=r.steps,
+        trained = TrainSummary(
+            iteration=it, adapter=str(r.adapter) if r.adapter else None, steps=r.steps,
             train_loss=r.train_loss, eval_loss=r.eval_loss, tokens_per_s=r.tokens_per_s, peak_memory_gb=round(peak, 3),
-            wall_s=round(r.wall_s, 1), stopped_early=r.stopped_early, signals=_signals(Path(spec.out) / "metrics.jsonl"),
-            precision=r.precision,
+            wall_s=round(r.wall_s, 1), stopped_early=r.stopped_early,
+            signals=sorted(training_signals(read_metrics(Path(spec.out) / "metrics.jsonl"))),
+            precision=r.precision, config=spec.config.model_dump(), fixes=fixes,
             estimate={"peak_memory_gb": est.peak_memory_gb, "training_time_s": est.training_time_s,
                       "memory_error_pct": round(err, 1) if err is not None else None,
                       "time_error_pct": round(100 * (est.training_time_s - r.wall_s) / r.wall_s, 1) if r.wall_s else None})
-        self.journal.log(self.actor, "tool", tool="train", input={"iteration": self.iteration},
-                         output=self.trained.model_dump())
-        return self.trained
+        self.journal.log(self.actor, "tool", tool="train", input={"iteration": it}, output=trained.model_dump())
+        return trained
 
     def evaluate(self, args: EvalArgs) -> EvalSummary:
         """Score the latest adapter on the test split (tool-call success, latency, memory, per role,
         failure kinds). The first evaluation of a run also scores the base model on the same items."""
+        from tools.child import call
+        from tools.evaluate import EvalResult, EvalSpec
+
         if self.trained is None or not self.trained.adapter:
             raise TunepilotError("evaluate needs a trained adapter: call train first")
         ev = self.request.evaluation
         limit = args.limit or ev.limit
         out = self.folder / "artifacts" / f"iter-{self.iteration}" / "eval.json"
-        cmd = [sys.executable, "-m", "tunepilot.cli", "eval", "--data", self.data.path, "--model",
-               self.request.base_model, "--adapter", self.trained.adapter, "--batch-size", str(ev.batch_size),
-               "--out", str(out), "--json"]
-        if limit:
-            cmd += ["--limit", str(limit)]
         compare = self.base is None and ev.compare_base
-        if compare:
-            cmd += ["--compare-base"]
-        self._check_budget("evaluate", self.eval_s[-1] if self.eval_s else 0.0, "the last evaluation's")
+        spec = EvalSpec(data=Path(self.data.path), model=self.request.base_model, adapter=Path(self.trained.adapter),
+                        batch_size=ev.batch_size, limit=limit, compare_base=compare, precision=self.config.precision)
+        self._check_budget("evaluate", self.state.eval_s[-1] if self.state.eval_s else 0.0, "the last evaluation's")
         self.journal.log(self.actor, "tool_start", tool="evaluate", input={"limit": limit, "compare_base": compare})
         t0 = time.monotonic()
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
-        self.eval_s.append(round(time.monotonic() - t0, 1))
-        if p.returncode != 0:
-            raise TunepilotError(f"evaluation failed (exit {p.returncode}): {p.stderr.strip()[-500:]}")
-        rep = json.loads(out.read_text())
-        tuned = rep.get("tuned", rep)
-        if compare:
-            b = rep["base"]
-            self.base = {"success_rate": b["success_rate"], "latency_avg_s": b["latency_s"]["avg"],
-                         "per_role": b["per_role"], "failures": b["failures"], "general_probe": b.get("general_probe")}
-        mem = (tuned.get("peak_vram_mb") or tuned["peak_rss_mb"]) / 1024
-        self.evaluated = EvalSummary(
-            iteration=self.iteration, success_rate=tuned["success_rate"], latency_avg_s=tuned["latency_s"]["avg"],
-            latency_p95_s=tuned["latency_s"]["p95"], memory_gb=round(mem, 3), per_role=tuned["per_role"],
-            failures=tuned["failures"], general_probe=tuned.get("general_probe"), base=self.base,
-            comparison=rep.get("comparison"), report=str(out), wall_s=self.eval_s[-1], precision=tuned.get("precision"),
-            base_reused_from=(rep.get("base") or {}).get("reused_from"))
+        rep = call("tools.evaluate:evaluate", spec, EvalResult, out=out)  # its own process: its memory is the model's
+        wall = round(time.monotonic() - t0, 1)
+        base = self.base
+        if rep.base is not None:
+            b = rep.base
+            base = {"success_rate": b.success_rate, "latency_avg_s": b.latency_s["avg"], "per_role": b.per_role,
+                    "failures": b.failures, "general_probe": b.general_probe}
+        evaluated = EvalSummary(
+            iteration=self.iteration, success_rate=rep.success_rate, latency_avg_s=rep.latency_s["avg"],
+            latency_p95_s=rep.latency_s["p95"], memory_gb=round((rep.peak_vram_mb or rep.peak_rss_mb) / 1024, 3),
+            per_role=rep.per_role, failures=rep.failures, general_probe=rep.general_probe, base=base,
+            comparison=rep.comparison, report=str(out), wall_s=wall, precision=rep.precision,
+            base_reused_from=rep.base.reused_from if rep.base else None)
         self.journal.log(self.actor, "tool", tool="evaluate", input={"iteration": self.iteration},
-                         output=self.evaluated.model_dump())
-        return self.evaluated
+                         output=evaluated.model_dump())
+        return evaluated
 
     def export(self, args: ExportArgs) -> ExportSummary:
         """Merge + GGUF + quant ladder, each level verified in llama.cpp (see ExportArgs)."""
+        from tools.child import call
+        from tools.export import ExportReport, ExportSpec
+
         if self.trained is None or not self.trained.adapter or self.evaluated is None:
             raise TunepilotError("export needs a trained and evaluated adapter: call train and evaluate first")
         limit = args.limit or self.request.evaluation.limit or 30
         folder = self.folder / "artifacts" / f"iter-{self.iteration}" / "export"
-        cmd = [sys.executable, "-m", "tunepilot.cli", "export", "--adapter", self.trained.adapter, "--model",
-               self.request.base_model, "--data", self.data.path, "--ladder", "--verify", str(limit),
-               "--reference-success", str(self.evaluated.success_rate), "--out", str(folder), "--json"]
-        self._check_budget("export", self.export_s[-1] if self.export_s else 0.0, "the last export's")
+        spec = ExportSpec(adapter=Path(self.trained.adapter), model=self.request.base_model, data=Path(self.data.path),
+                          ladder=True, verify=limit, reference_success=self.evaluated.success_rate, out=folder,
+                          precision=self.config.precision)  # no Ollama here: that waits for a person's approval
+        self._check_budget("export", self.state.export_s[-1] if self.state.export_s else 0.0, "the last export's")
         self.journal.log(self.actor, "tool_start", tool="export", input={"limit": limit, "ladder": "q4_k_m,q5_k_m,q8_0"})
         t0 = time.monotonic()
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
-        self.export_s.append(round(time.monotonic() - t0, 1))
-        if p.returncode != 0:
-            raise TunepilotError(f"export failed (exit {p.returncode}): {p.stderr.strip()[-500:]}")
-        rep = json.loads((folder / "export_report.json").read_text())
-        q = rep["chosen"]
-        v = rep["verification"][q]
-        self.exported = ExportSummary(
-            iteration=self.iteration, quant=q, gguf=rep["files"][q]["path"], modelfile=rep["modelfile"], folder=str(folder),
+        rep = call("tools.export:export", spec, ExportReport, out=folder.with_name("export.result.json"))
+        q = rep.chosen
+        v = rep.verification[q]
+        exported = ExportSummary(
+            iteration=self.iteration, quant=q, gguf=rep.files[q]["path"], modelfile=rep.modelfile, folder=str(folder),
             success_rate=v["success_rate"], latency_avg_s=v["latency_s"]["avg"], latency_p95_s=v["latency_s"]["p95"],
-            memory_gb=round((v.get("model_memory_mb") or v["peak_rss_mb"]) / 1024, 3), per_role=v.get("per_role") or {}, failures=v["failures"],
-            template_ok=rep["template_check"]["ok"], ladder=rep["ladder"], report=str(folder / "export_report.json"))
-        for step in rep["ladder"]:
+            memory_gb=round((v.get("model_memory_mb") or v["peak_rss_mb"]) / 1024, 3), per_role=v.get("per_role") or {},
+            failures=v["failures"], template_ok=rep.template_check["ok"], ladder=rep.ladder,
+            report=str(folder / "export_report.json"), wall_s=round(time.monotonic() - t0, 1))
+        for step in rep.ladder:
             self.journal.log(self.actor, "note", tool="export", output=step, rationale=f"{step['quant']}: {step['why']}")
         self.journal.log(self.actor, "tool", tool="export", input={"iteration": self.iteration},
-                         output=self.exported.model_dump())
-        return self.exported
+                         output=exported.model_dump())
+        return exported
 
     def decide(self) -> Decision:
         """Apply the request's deploy / iterate / abort criteria to the latest evaluation; when the
         adapter was exported, to the exported GGUF as llama.cpp ran it (what would be deployed)."""
+        from agent import evidence
+
         if self.evaluated is None:
             raise TunepilotError("decide needs an evaluation: call evaluate first")
         if self.needs_export():
@@ -418,35 +287,38 @@ class Toolbox:
         e = self.evaluated
         metrics = {"success_rate": e.success_rate, "latency_avg_s": e.latency_avg_s, "memory_gb": e.memory_gb,
                    "per_role": e.per_role, "general_probe": e.general_probe, "runtime": "transformers"}
-        x = self.exported
-        if x is not None and x.iteration == self.iteration:
+        x = self.exported if self.exported is not None and self.exported.iteration == self.iteration else None
+        if x is not None:
             metrics |= {"success_rate": x.success_rate, "latency_avg_s": x.latency_avg_s, "memory_gb": x.memory_gb,
                         "per_role": x.per_role or e.per_role, "runtime": f"llama.cpp {x.quant.upper()}",
                         "transformers_success_rate": e.success_rate}
         d = decide(metrics, self.request.criteria, self.base)
-        if x is not None and x.iteration == self.iteration and not x.template_ok:
+        if x is not None and not x.template_ok:
             d = d.model_copy(update={"action": "iterate" if d.action == "deploy" else d.action,
+                                     "failing": sorted(set(d.failing) | {"template"}),
                                      "reasons": d.reasons + ["exported chat template does not match training"]})
-        if any(r.startswith("general probe fell") for r in d.reasons):
+        if "regression" in d.failing and self.base and self.base.get("general_probe") is not None \
+                and e.general_probe is not None:
             from tools.diagnose import Failure, diagnose
 
             dx = diagnose(Failure(probe_before=self.base["general_probe"], probe_after=e.general_probe,
                                   forgetting_drop=self.request.criteria.max_general_drop))
-            self.journal.log(self.actor, "diagnosis", tool="diagnose", output={"fault": dx.fault, "evidence": dx.evidence},
-                             rationale=f"{dx.fault}: {dx.evidence}; fixes: " + ", ".join(s["id"] for s in dx.ladder))
-        self.decisions.append(d)
+            if dx.fault == "forgetting":
+                self.journal.log(self.actor, "diagnosis", tool="diagnose", output={"fault": dx.fault, "evidence": dx.evidence},
+                                 rationale=f"{dx.fault}: {dx.evidence}; fixes: " + ", ".join(s["id"] for s in dx.ladder))
         if self.memory:
-            self.memory.record(self.folder.name, self.request.base_model, self.hardware, self._resolved(),
+            self.memory.record(self.folder.name, self.request.base_model, self.hardware, self._resolved(self.config),
                                {"success_rate": e.success_rate, "latency_avg_s": e.latency_avg_s,
                                 "peak_memory_gb": self.trained.peak_memory_gb, "tokens_per_s": self.trained.tokens_per_s,
-                                "wall_s": self.trained.wall_s, "eval_loss": self.trained.eval_loss,
-                                "eval_s": e.wall_s,
-                                "batch_size": self._resolved()["batch_size"]}, "ok",
-                               [{"fault": f["fault"], "fix": f["id"], "fixed": True} for f in self.fixes])
+                                "wall_s": self.trained.wall_s, "eval_loss": self.trained.eval_loss, "eval_s": e.wall_s},
+                               "ok", [{"fault": f["fault"], "fix": f["id"], "fixed": True} for f in self.trained.fixes])
+        judged = evidence.hashes(evidence.artifacts(self.trained.adapter, x.model_dump() if x else None))
         self.journal.log(self.actor, "decision", tool="decide", input={"iteration": self.iteration},
-                         output={"metrics": d.metrics, "reasons": d.reasons}, decision=d.action,
-                         rationale="; ".join(d.reasons))
-        return d
+                         output={"metrics": d.metrics, "reasons": d.reasons, "failing": d.failing,
+                                 "next_step": d.next_step, "iteration": self.iteration, "evidence": judged,
+                                 "adapter": self.trained.adapter, "export": x.model_dump() if x else None},
+                         decision=d.action, rationale="; ".join(d.reasons))
+        return self.decisions[-1]
 
     def needs_export(self) -> bool:
         """Whatever the planner, the decision is judged on the exported model: export once per
@@ -454,29 +326,24 @@ class Toolbox:
         no runtime can save it)."""
         from agent.playbook import CAPABILITIES
 
-        return (CAPABILITIES["export"] and self.request.evaluation.export and self.evaluated is not None and self.evaluated.iteration == self.iteration
+        return (CAPABILITIES["export"] and self.request.evaluation.export and self.evaluated is not None
+                and self.evaluated.iteration == self.iteration
                 and (self.exported is None or self.exported.iteration != self.iteration)
                 and self.evaluated.success_rate >= self.request.criteria.iterate_success)
 
-    def _resolved(self) -> dict:
+    def _resolved(self, config: TrainingConfig) -> TrainingConfig:
         """The config with the device default batch size filled in (the memory store needs it)."""
         cuda = self.hardware.get("device") == "cuda"
-        return dict(self.config) | {"batch_size": self.config.get("batch_size") or (4 if cuda else 1)}
+        return config.resolved().model_copy(update={"batch_size": config.batch_size or (4 if cuda else 1)})
 
     # --- helpers -----------------------------------------------------------------------------
-    def _train_spec(self, it: int):
+    def _train_spec(self, it: int, config: TrainingConfig):
         from tools.train import TrainSpec
         from tunepilot.models import resolve_model
 
-        c = self.config
-        return TrainSpec(data=Path(self.data.path) if self.data else self.folder / "artifacts" / "data",
-                         out=self.folder / "artifacts" / f"iter-{it}" / "train", model=resolve_model(self.request.base_model),
-                         method=c["method"], epochs=c["epochs"], max_steps=c.get("max_steps"),
-                         batch_size=c.get("batch_size"), grad_accum=c["grad_accum"], lr=c["learning_rate"],
-                         rank=c["rank"], targets=c["targets"], max_length=c["max_length"],
-                         gradient_checkpointing=c["gradient_checkpointing"], memory_limit_gb=c.get("memory_limit_gb"),
-                         eval_steps=c["eval_steps"], precision=c["precision"],
-                         num_processes=max(1, self.request.hardware.gpus))
+        data = Path(self.data.path) if self.data else self.folder / "artifacts" / "data"
+        return TrainSpec(**config.model_dump(), data=data, out=self.folder / "artifacts" / f"iter-{it}" / "train",
+                         model=resolve_model(self.request.base_model), num_processes=max(1, self.request.hardware.gpus))
 
     @property
     def model_path(self) -> str:
@@ -485,40 +352,8 @@ class Toolbox:
         return resolve_model(self.request.base_model)
 
 
-def _outcome(e) -> str:
-    d = getattr(e, "diagnosis", None) or ""
-    return next((k for k in ("cpu_oom", "gpu_oom", "nan", "diverged", "data_error") if k in d), "failed")
-
-
-def _effective(cfg: TrainingConfig) -> dict:
-    """The request's training config with the train tool's defaults filled in (the playbook
-    changes real values, not None)."""
-    c = cfg.model_dump()
-    if c["learning_rate"] is None:
-        c["learning_rate"] = 2e-5 if c["method"] == "full" else 1e-3
-    return c
-
-
-def _request_fields(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k in TrainingConfig.model_fields}
-
-
 def _count(path: Path) -> int:
     return sum(1 for line in open(path) if line.strip()) if path.exists() else 0
-
-
-def _signals(metrics: Path) -> list[str]:
-    """underfit: the last val loss was still the best and falling; overfit: val loss rose at the
-    last two evals while train loss fell."""
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()] if metrics.exists() else []
-    ev = [r["eval_loss"] for r in rows if r.get("event") == "eval" and r.get("eval_loss") is not None]
-    tr = [r["loss"] for r in rows if r.get("loss") is not None]
-    out = []
-    if len(ev) >= 2 and ev[-1] < ev[-2]:
-        out.append("underfit")
-    if len(ev) >= 3 and ev[-1] > ev[-2] > ev[-3] and len(tr) >= 2 and tr[-1] < tr[0]:
-        out.append("overfit")
-    return out
 
 
 def _config_files(spec) -> dict[str, dict]:
@@ -531,20 +366,23 @@ def _config_files(spec) -> dict[str, dict]:
 
 
 def _script(tb: Toolbox, spec, it: int) -> str:
+    """train.sh: every value shell-quoted (a dataset path or a model name can hold anything)."""
+    q = shlex.quote
     d = tb.folder / "artifacts" / f"iter-{it}"
     data = tb.data.path if tb.data else "DATA"
     lines = ["#!/usr/bin/env bash", f"# Reproduces iteration {it} of run {tb.folder.name}: train, then evaluate.",
              "# Paste from the repository root; the config is artifacts/iter-N/plan.json -> config_files.", "set -euo pipefail"]
     if tb.request.dataset.path is None:
-        lines.append(f"tunepilot data generate --out {data} --n {tb.n_examples} --seed {tb.request.dataset.seed}")
-    steps = f"--max-steps {spec.max_steps}" if spec.max_steps else f"--epochs {spec.epochs}"
-    lines.append(f"tunepilot train --data {data} --out {spec.out} --model {tb.request.base_model} --method {spec.method} "
-                 f"{steps} --grad-accum {spec.grad_accum} --lr {spec.lr} --rank {spec.rank} --targets {spec.targets} "
-                 f"--max-length {spec.max_length}" + (f" --batch-size {spec.batch_size}" if spec.batch_size else "")
+        lines.append(f"tunepilot data generate --out {q(data)} --n {int(tb.n_examples)} --seed {int(tb.request.dataset.seed)}")
+    steps = f"--max-steps {int(spec.max_steps)}" if spec.max_steps else f"--epochs {float(spec.epochs)}"
+    lines.append(f"tunepilot train --data {q(data)} --out {q(str(spec.out))} --model {q(tb.request.base_model)} "
+                 f"--method {q(spec.method)} {steps} --grad-accum {int(spec.grad_accum)} "
+                 f"--learning-rate {float(spec.learning_rate)} --rank {int(spec.rank)} --targets {q(spec.targets)} "
+                 f"--max-length {int(spec.max_length)}" + (f" --batch-size {int(spec.batch_size)}" if spec.batch_size else "")
                  + (" --gradient-checkpointing" if spec.gradient_checkpointing else ""))
-    lines.append(f"# which runs: accelerate launch --num_processes {spec.num_processes} -m tools.train "
-                 f"--config {spec.out}/training_config.json")
+    lines.append(f"# which runs: accelerate launch --num_processes {int(spec.num_processes)} -m tools.train "
+                 f"--config {q(str(spec.out))}/training_config.json")
     limit = tb.request.evaluation.limit
-    lines.append(f"tunepilot eval --data {data} --model {tb.request.base_model} --adapter {spec.out}/adapter "
-                 + (f"--limit {limit} " if limit else "") + f"--out {d}/eval.json")
+    lines.append(f"tunepilot eval --data {q(data)} --model {q(tb.request.base_model)} --adapter {q(str(spec.out))}/adapter "
+                 + (f"--limit {int(limit)} " if limit else "") + f"--out {q(str(d))}/eval.json")
     return "\n".join(lines) + "\n"

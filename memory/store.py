@@ -4,12 +4,12 @@
     mem = Memory()                                   # <TUNEPILOT_HOME>/memory.sqlite
     hw = detect_hardware()                           # {"device": "cpu", "cpus": 2, "ram_gb": 23.4, ...}
     mem.record("r-20261122-abc", "smollm2-135m-instruct", hw,
-               config={"method": "lora", "batch_size": 4, "grad_accum": 2, "lr": 1e-3, "rank": 16},
+               config=TrainingConfig(batch_size=4, learning_rate=1e-3, rank=16),
                metrics={"success_rate": 0.87, "tokens_per_s": 410.0, "wall_s": 560.0},
-               outcome="ok", failures=[{"fault": "oom", "fix": "halve batch_size", "fixed": True}])
+               outcome="ok", failures=[{"fault": "cpu_oom", "fix": "halve_batch", "fixed": True}])
     mem.starting_point("smollm2-135m-instruct", hw)["why"]
     # 'run r-20261122-abc reached 0.87 success with lora rank 16, lr 0.001; batch 4 fit (r-20261122-abc)'
-    mem.fixes("oom")                                 # [{"fix": "halve batch_size", "count": 1, ...}]
+    mem.fixes("cpu_oom")                             # [{"fix": "halve_batch", "count": 1, ...}]
 
 One row per training attempt (`runs`), its faults and the fixes tried (`failures`). The planner
 reads `starting_point` to pick a first config and `fixes` to try a known-good fix first; the
@@ -38,9 +38,9 @@ SCHEMA = [
         model TEXT NOT NULL,
         hardware_key TEXT NOT NULL,    -- hardware_key(hardware)
         hardware TEXT NOT NULL,        -- json
-        config TEXT NOT NULL,          -- json: method, batch_size, grad_accum, lr, rank, targets, ...
+        config TEXT NOT NULL,          -- json: a TrainingConfig (method, batch_size, learning_rate, rank, ...)
         metrics TEXT NOT NULL,         -- json: success_rate, tokens_per_s, peak_rss_mb, wall_s, ...
-        outcome TEXT NOT NULL          -- ok, oom, nan, no_progress, failed, ...
+        outcome TEXT NOT NULL          -- ok or a fault name: cpu_oom, gpu_oom, nan, no_progress, failed, ...
     )""",
     "CREATE INDEX IF NOT EXISTS runs_model_hw ON runs (model, hardware_key)",
     """CREATE TABLE IF NOT EXISTS failures (
@@ -58,8 +58,11 @@ SCHEMA = [
         result TEXT NOT NULL           -- json: matmul_probe() (fp32_gflops, bf16_gflops, ...)
     )""",
 ]
-# Outcomes that prove the batch fitted in memory: training steps ran, whatever came of them.
-FIT_OUTCOMES = ("ok", "nan", "no_progress")
+# Outcomes are the fault names of tools/faults.yaml (cpu_oom, gpu_oom, nan, ...) or "ok"; "oom" is what
+# rows written before one name per fault said. Outcomes that prove the batch fitted in memory: training
+# steps ran, whatever came of them.
+FIT_OUTCOMES = ("ok", "nan", "diverged", "no_progress", "overfitting")
+OOM_OUTCOMES = ("cpu_oom", "gpu_oom", "oom")
 
 
 def default_path() -> Path:
@@ -127,9 +130,12 @@ class Memory:
         with conn:  # commit on success, rollback on exception
             yield
 
-    def record(self, run_id: str, model: str, hardware: dict, config: dict, metrics: dict, outcome: str,
+    def record(self, run_id: str, model: str, hardware: dict, config, metrics: dict, outcome: str,
                failures: list[dict] | None = None) -> int:
-        """Store one training attempt and its faults ({"fault", "fix", "fixed"}); returns the row id."""
+        """Store one training attempt (its TrainingConfig, tunepilot/config.py, under that model's field
+        names) and its faults ({"fault", "fix", "fixed"}); returns the row id."""
+        if hasattr(config, "model_dump"):
+            config = config.model_dump()
         with self._connect() as conn, self._write(conn):
             cur = conn.execute(
                 "INSERT INTO runs (time, run_id, model, hardware_key, hardware, config, metrics, outcome)"
@@ -184,7 +190,7 @@ class Memory:
         same = [r for r in ok if precision is None or r["config"].get("precision", "auto") == precision]
         latest_ok = same[-1] if same else None
         fit = [r for r in runs if r["outcome"] in FIT_OUTCOMES and r["config"].get("batch_size")]
-        oom = [r for r in runs if r["outcome"] == "oom" and r["config"].get("batch_size")]
+        oom = [r for r in runs if r["outcome"] in OOM_OUTCOMES and r["config"].get("batch_size")]
         # largest fitting batch (ties: newest); smallest OOMing batch (ties: newest)
         max_fit = max(fit, key=lambda r: (r["config"]["batch_size"], r["id"]), default=None)
         min_oom = min(oom, key=lambda r: (r["config"]["batch_size"], -r["id"]), default=None)
@@ -246,8 +252,9 @@ def _why(best: dict | None, max_fit: dict | None, min_oom: dict | None) -> str:
         knobs = []
         if "rank" in cfg:
             knobs.append(f"{cfg.get('method', '')} rank {cfg['rank']}".lstrip())
-        if "lr" in cfg:
-            knobs.append(f"lr {cfg['lr']:g}")
+        lr = cfg.get("learning_rate", cfg.get("lr"))  # "lr": rows written before one name per field
+        if lr is not None:
+            knobs.append(f"lr {lr:g}")
         result = f"reached {sr:.2f} success" if sr is not None else "trained ok"
         parts = [f"run {best['run_id']} {result}" + (f" with {', '.join(knobs)}" if knobs else "")]
     batch = []

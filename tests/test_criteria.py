@@ -2,7 +2,7 @@
 
 import pytest
 
-from agent.criteria import decide, failing
+from agent.criteria import decide
 from agent.schemas import Criteria
 
 SEED = Criteria()  # 98 % / 12 s / 10 GB; iterate 95-97 % or 12-15 s
@@ -23,6 +23,10 @@ SEED = Criteria()  # 98 % / 12 s / 10 GB; iterate 95-97 % or 12-15 s
 def test_seed_004_table(success, latency, memory, action):
     d = decide({"success_rate": success, "latency_avg_s": latency, "memory_gb": memory}, SEED)
     assert d.action == action
+    # what failed is typed, never parsed from the reasons' wording
+    want = {k for k, bad in (("success", success < SEED.min_success), ("latency", latency >= SEED.max_latency_s),
+                             ("memory", memory > SEED.max_memory_gb)) if bad}
+    assert set(d.failing) == want and (action == "deploy") == (not want)
     assert d.reasons and all(any(k in r for k in ("success", "latency", "memory", "role")) for r in d.reasons)
 
 
@@ -37,7 +41,7 @@ def test_role_regression_blocks_deploy():
     base = {"per_role": {"coder": 0.9, "researcher": 0.9}}
     m = {"success_rate": 0.99, "latency_avg_s": 1, "memory_gb": 1, "per_role": {"coder": 1.0, "researcher": 0.7}}
     d = decide(m, SEED, base)
-    assert d.action == "iterate" and failing(d) == {"regression"}
+    assert d.action == "iterate" and d.failing == ["regression"]
     assert any("researcher" in r and "90.0% -> 70.0%" in r for r in d.reasons)
 
 
@@ -51,6 +55,6 @@ def test_abort_suggests_other_models_and_deploy_awaits_approval():
 def test_forgetting_on_the_general_probe_blocks_deploy():
     m = {"success_rate": 0.99, "latency_avg_s": 1, "memory_gb": 1, "general_probe": 0.55}
     d = decide(m, SEED, {"per_role": {}, "general_probe": 0.80})
-    assert d.action == "iterate" and failing(d) == {"regression"} and "forgetting" in d.reasons[0]
+    assert d.action == "iterate" and d.failing == ["regression"] and "forgetting" in d.reasons[0]
     d = decide(m | {"general_probe": 0.75}, SEED, {"per_role": {}, "general_probe": 0.80})
     assert d.action == "deploy" and any("no forgetting" in r for r in d.reasons)

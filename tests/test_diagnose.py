@@ -7,6 +7,7 @@ import pytest
 
 from tools.diagnose import Failure, _faults, diagnose, next_fix, train_with_recovery
 from tools.train import TrainSpec
+from tunepilot.config import TrainingConfig
 
 
 @pytest.mark.parametrize("line, rc, fault", [
@@ -39,14 +40,13 @@ def test_metric_faults():
 
 def test_oom_ladder_in_seed_order_keeps_the_effective_batch():
     d = diagnose(Failure(returncode=-9))
-    cfg = {"batch_size": 4, "grad_accum": 2, "gradient_checkpointing": False, "max_length": 1024,
-           "method": "lora", "optim": "adamw_torch"}
+    cfg = TrainingConfig(batch_size=4, grad_accum=2)
     tried, order = {}, []
     while (fix := next_fix(d, cfg, tried, {"cuda"}, p95_tokens=617)) is not None:
         order.append(fix.id)
         tried[fix.id] = tried.get(fix.id, 0) + 1
         if fix.id == "halve_batch":
-            assert fix.config["batch_size"] * fix.config["grad_accum"] == cfg["batch_size"] * cfg["grad_accum"]
+            assert fix.config.batch_size * fix.config.grad_accum == cfg.batch_size * cfg.grad_accum
         cfg = fix.config
     assert order == ["halve_batch", "halve_batch", "gradient_checkpointing", "max_length_p95", "qlora",
                      "paged_8bit_optimizer"]  # deepspeed offload needs deepspeed: skipped
@@ -56,12 +56,13 @@ def test_oom_ladder_in_seed_order_keeps_the_effective_batch():
 
 def test_nan_ladder_lowers_the_rate_three_times_then_stops():
     d = diagnose(Failure(returncode=1, log_tail=["NonFiniteError: non-finite loss=nan at step 1"]))
-    cfg = {"lr": 10.0, "resume": True, "warmup_ratio": 0.03, "max_grad_norm": 1.0, "precision": "bf16"}
+    cfg = TrainingConfig(learning_rate=10.0, precision="bf16")
     tried, lrs = {}, []
     while (fix := next_fix(d, cfg, tried, set())) is not None:  # no checkpoint: rollback skipped
         tried[fix.id] = tried.get(fix.id, 0) + 1
         cfg = fix.config
-        lrs.append(cfg["lr"])
+        lrs.append(cfg.learning_rate)
+        assert fix.start_over  # the checkpoints hold the unstable state
     assert lrs == pytest.approx([1.0, 0.1, 0.01])
 
 

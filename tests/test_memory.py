@@ -9,6 +9,7 @@ from contextlib import closing
 import pytest
 
 from memory.store import SCHEMA_VERSION, Memory, detect_hardware, hardware_key
+from tunepilot.config import TrainingConfig
 
 MODEL = "smollm2-135m-instruct"
 CPU = {"device": "cpu", "cpus": 2, "ram_gb": 23.4, "gpus": 0, "gpu_name": None, "vram_gb": None}
@@ -16,8 +17,7 @@ GPU = {"device": "cuda", "cpus": 16, "ram_gb": 128.0, "gpus": 1, "gpu_name": "NV
 
 
 def cfg(batch_size: int, rank: int = 16, lr: float = 1e-3) -> dict:
-    return {"method": "lora", "batch_size": batch_size, "grad_accum": 2, "lr": lr, "rank": rank,
-            "targets": "attn+mlp", "max_length": 1024, "epochs": 1.0}
+    return TrainingConfig(batch_size=batch_size, learning_rate=lr, rank=rank).model_dump()
 
 
 @pytest.fixture
@@ -30,8 +30,8 @@ def mem(tmp_path, monkeypatch) -> Memory:
 def seeded(mem) -> Memory:
     """r-a: ok at batch 4 (0.80); r-b: OOM at batch 8; r-c: ok at batch 2, rank 32 (0.87)."""
     mem.record("r-a", MODEL, CPU, cfg(4), {"success_rate": 0.80, "tokens_per_s": 400.0}, "ok")
-    mem.record("r-b", MODEL, CPU, cfg(8), {}, "oom",
-               failures=[{"fault": "oom", "fix": "halve batch_size", "fixed": True}])
+    mem.record("r-b", MODEL, CPU, cfg(8), {}, "cpu_oom",
+               failures=[{"fault": "cpu_oom", "fix": "halve_batch", "fixed": True}])
     mem.record("r-c", MODEL, CPU, cfg(2, rank=32, lr=5e-4), {"success_rate": 0.87, "tokens_per_s": 380.0}, "ok")
     return mem
 
@@ -125,24 +125,24 @@ def test_starting_point_other_hardware_or_model_is_none(seeded):
 
 
 def test_starting_point_with_only_ooms_keeps_batch_knowledge(mem):
-    mem.record("r-x", MODEL, GPU, cfg(16), {}, "oom")
+    mem.record("r-x", MODEL, GPU, cfg(16), {}, "cpu_oom")
     sp = mem.starting_point(MODEL, GPU)
     assert sp["config"] is None and sp["max_ok_batch_size"] is None and sp["min_oom_batch_size"] == 16
     assert sp["why"] == "no run trained ok yet; batch 16 OOMed (r-x)"
 
 
 def test_fixes_ranked_by_frequency(mem):
-    mem.record("r-1", MODEL, CPU, cfg(8), {}, "oom", failures=[
-        {"fault": "oom", "fix": "gradient_checkpointing", "fixed": False},
-        {"fault": "oom", "fix": "halve batch_size", "fixed": True}])
-    mem.record("r-2", MODEL, CPU, cfg(8), {}, "oom", failures=[{"fault": "oom", "fix": "qlora", "fixed": True}])
-    mem.record("r-3", MODEL, GPU, cfg(8), {}, "oom", failures=[{"fault": "oom", "fix": "halve batch_size", "fixed": True}])
+    mem.record("r-1", MODEL, CPU, cfg(8), {}, "cpu_oom", failures=[
+        {"fault": "cpu_oom", "fix": "gradient_checkpointing", "fixed": False},
+        {"fault": "cpu_oom", "fix": "halve batch_size", "fixed": True}])
+    mem.record("r-2", MODEL, CPU, cfg(8), {}, "cpu_oom", failures=[{"fault": "cpu_oom", "fix": "qlora", "fixed": True}])
+    mem.record("r-3", MODEL, GPU, cfg(8), {}, "cpu_oom", failures=[{"fault": "cpu_oom", "fix": "halve batch_size", "fixed": True}])
     mem.record("r-4", MODEL, CPU, cfg(4), {}, "nan", failures=[{"fault": "nan", "fix": "lower lr", "fixed": True}])
 
-    assert [(f["fix"], f["count"]) for f in mem.fixes("oom")] == [("halve batch_size", 2), ("qlora", 1)]
-    assert mem.fixes("oom")[0]["runs"] == ["r-1", "r-3"]
+    assert [(f["fix"], f["count"]) for f in mem.fixes("cpu_oom")] == [("halve batch_size", 2), ("qlora", 1)]
+    assert mem.fixes("cpu_oom")[0]["runs"] == ["r-1", "r-3"]
     # per machine: ties go to the most recent
-    assert [f["fix"] for f in mem.fixes("oom", hardware_key(CPU))] == ["qlora", "halve batch_size"]
+    assert [f["fix"] for f in mem.fixes("cpu_oom", hardware_key(CPU))] == ["qlora", "halve batch_size"]
     assert mem.fixes("nan") == [{"fix": "lower lr", "count": 1, "runs": ["r-4"]}]
     assert mem.fixes("disk_full") == []
 
@@ -153,8 +153,8 @@ def test_history_newest_first_and_filtered(seeded):
     assert [h["run_id"] for h in seeded.history(hardware_key=hardware_key(CPU), limit=2)] == ["r-c", "r-b"]
     assert seeded.history(model="other") == []
     oom = seeded.history(model=MODEL)[2]
-    assert oom["outcome"] == "oom" and oom["config"]["batch_size"] == 8 and oom["hardware"] == CPU
-    assert oom["failures"] == [{"fault": "oom", "fix": "halve batch_size", "fixed": True}]
+    assert oom["outcome"] == "cpu_oom" and oom["config"]["batch_size"] == 8 and oom["hardware"] == CPU
+    assert oom["failures"] == [{"fault": "cpu_oom", "fix": "halve_batch", "fixed": True}]
     assert oom["time"].endswith("+00:00")
 
 
@@ -168,7 +168,7 @@ def test_failed_record_leaves_no_row(seeded):
     with pytest.raises(TypeError):
         seeded.record("r-bad", MODEL, CPU, cfg(4), {"success_rate": object()}, "ok")
     with pytest.raises(KeyError):  # the run row is already inserted when the bad failure entry is reached
-        seeded.record("r-bad", MODEL, CPU, cfg(4), {}, "oom", failures=[{"fault": "oom"}])
+        seeded.record("r-bad", MODEL, CPU, cfg(4), {}, "cpu_oom", failures=[{"fault": "cpu_oom"}])
     assert [h["run_id"] for h in seeded.history()] == ["r-c", "r-b", "r-a"]
     with closing(sqlite3.connect(seeded.path)) as conn:
         assert conn.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == 1
@@ -179,3 +179,17 @@ def test_explicit_path(tmp_path):
     m = Memory(tmp_path / "sub" / "m.sqlite")
     m.record("r-1", MODEL, CPU, cfg(1), {}, "ok")
     assert (tmp_path / "sub" / "m.sqlite").exists()
+
+
+def test_the_learning_rate_and_oom_outcomes_round_trip_under_one_name(mem):
+    """Reproduces the old defects: `_why` read cfg["lr"], which the agent never recorded, and the agent
+    stored OOMs as "cpu_oom" while starting_point counted only "oom" (the memory of a batch that did
+    not fit was lost)."""
+    mem.record("r-1", MODEL, CPU, TrainingConfig(batch_size=2, learning_rate=5e-4), {"success_rate": 0.5}, "ok")
+    mem.record("r-2", MODEL, CPU, TrainingConfig(batch_size=8), {}, "cpu_oom",
+               [{"fault": "cpu_oom", "fix": "halve_batch", "fixed": True}])
+    sp = mem.starting_point(MODEL, CPU)
+    assert sp["config"]["learning_rate"] == 5e-4 and "lr 0.0005" in sp["why"]
+    assert sp["min_oom_batch_size"] == 8 and "batch 8 OOMed (r-2)" in sp["why"]
+    assert mem.fixes("cpu_oom")[0]["fix"] == "halve_batch"
+    assert TrainingConfig.model_validate(sp["config"])  # what is stored is a config, field for field

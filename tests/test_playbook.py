@@ -1,8 +1,10 @@
 """The iterate playbook is data: walk it."""
 
 from agent.playbook import next_step, rules
+from tunepilot.config import TrainingConfig
 
-CFG = {"epochs": 1.0, "rank": 8, "targets": "attn", "learning_rate": 1e-3, "n_examples": 300}
+CFG = TrainingConfig(epochs=1.0, rank=8, targets="attn", learning_rate=1e-3)
+N = 300
 
 
 def test_every_rule_is_well_formed():
@@ -10,29 +12,31 @@ def test_every_rule_is_well_formed():
     assert len(ids) == len(set(ids))
     for r in rules():
         assert r["fixes"] and r["change"] and r["rationale"] and r["when"] in ("always", "underfit", "overfit")
+        assert set(r["fixes"]) <= {"success", "latency", "memory", "regression", "template"}
 
 
 def test_underfit_adds_an_epoch_first_then_rank_ladder():
     s = next_step({"success"}, CFG, {}, {"underfit"})
-    assert s.id == "more_epochs" and s.config["epochs"] == 2
+    assert s.id == "more_epochs" and s.config.epochs == 2
     s = next_step({"success"}, CFG, {}, set())
     assert s.id == "raise_rank" and s.changes == {"rank": (8, 16)}
     s = next_step({"success"}, s.config, {"raise_rank": 1}, set())
-    assert s.id == "raise_rank" and s.config["rank"] == 32
+    assert s.id == "raise_rank" and s.config.rank == 32
 
 
 def test_limits_and_uses_move_down_the_ladder():
-    cfg = CFG | {"rank": 32, "epochs": 5}
-    s = next_step({"success"}, cfg, {}, {"underfit"})  # epochs at 5, rank at 32: nothing to raise
+    cfg = CFG.model_copy(update={"rank": 32, "epochs": 5})
+    s = next_step({"success"}, cfg, {}, {"underfit"}, n_examples=N)  # epochs at 5, rank at 32: nothing to raise
     assert s.id == "add_mlp_targets"
-    s = next_step({"success"}, cfg | {"targets": "attn+mlp"}, {}, set())
-    assert s.id == "more_data" and s.config["n_examples"] == 600
-    assert next_step({"success"}, cfg | {"targets": "attn+mlp"}, {"more_data": 2}, set()) is None
+    mlp = cfg.model_copy(update={"targets": "attn+mlp"})
+    s = next_step({"success"}, mlp, {}, set(), n_examples=N)
+    assert s.id == "more_data" and s.extra["dataset.n_examples"] == 600 and s.config == mlp
+    assert next_step({"success"}, mlp, {"more_data": 2}, set(), n_examples=N) is None
 
 
 def test_regression_lowers_the_rate_and_latency_has_no_training_fix():
     s = next_step({"regression"}, CFG, {}, set())
-    assert s.id == "fewer_epochs_lower_lr" and s.config["learning_rate"] == 5e-4
+    assert s.id == "fewer_epochs_lower_lr" and s.config.learning_rate == 5e-4
     # latency is judged on the exported Q4_K_M already (the export ladder's first level): no rule
     skipped = []
     assert next_step({"latency"}, CFG, {}, set(), skipped) is None and skipped == []

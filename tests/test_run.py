@@ -115,32 +115,53 @@ def test_cli_run_json_and_show(tiny_model, tmp_path):
     assert p.returncode == 2 and "run id" in p.stderr
 
 
+def _toolbox(folder, request):
+    """A toolbox on a journal whose request event holds `request` (what a run's first steps write)."""
+    from agent.journal import Journal
+    from agent.state import RunState
+    from agent.toolbox import Toolbox
+
+    j = Journal(folder)
+    j.log("user", "goal", input={"goal": request.goal})
+    j.log("system", "request", output={"request": request.model_dump(mode="json")})
+    return Toolbox(folder, j, RunState.replay(j.events))
+
+
 def test_every_tool_checks_the_budget_before_it_starts(tmp_path):
     """Not only training: data generation, evaluation and export are refused once the wall-time budget
     is spent, and an evaluation that took longer than what is left is not started again."""
-    from agent.journal import Journal
+    from agent.records import BudgetExceeded, DataArgs, DataSummary, EvalArgs, EvalSummary, ExportArgs, TrainSummary
     from agent.schemas import Request
-    from agent.toolbox import BudgetExceeded, DataArgs, EvalArgs, EvalSummary, ExportArgs, Toolbox, TrainSummary
 
-    req = Request(goal="g", budget={"max_wall_s": 600})
-    tb = Toolbox(tmp_path / "run", req, Journal(tmp_path / "run"))
+    tb = _toolbox(tmp_path / "run", Request(goal="g", budget={"max_wall_s": 600}))
     tb.t0 -= 601  # the budget is spent
     with pytest.raises(BudgetExceeded, match="budget spent"):
         tb.generate_data(DataArgs(n_examples=10))
     assert not (tmp_path / "run" / "artifacts").exists()  # refused before writing anything
     tb.t0 += 400  # 399 s left
-    tb.trained = TrainSummary(iteration=1, adapter=str(tmp_path), steps=1, train_loss=1.0, eval_loss=1.0,
+    st = tb.state
+    st.trained = TrainSummary(iteration=1, adapter=str(tmp_path), steps=1, train_loss=1.0, eval_loss=1.0,
                               tokens_per_s=1.0, peak_memory_gb=1.0, wall_s=1.0, stopped_early=False, signals=[],
                               estimate={})
-    tb.data = __import__("agent.toolbox", fromlist=["DataSummary"]).DataSummary(
-        path=str(tmp_path), splits={"train": 1}, mean_tokens=1.0, rejected={})
-    tb.eval_s = [500.0]  # the last evaluation took 500 s
+    st.data = DataSummary(path=str(tmp_path), splits={"train": 1}, mean_tokens=1.0, rejected={})
+    st.eval_s = [500.0]  # the last evaluation took 500 s
     with pytest.raises(BudgetExceeded, match="the last evaluation's 8.3 min exceeds the remaining budget"):
         tb.evaluate(EvalArgs())
-    tb.evaluated = EvalSummary(iteration=1, success_rate=0.5, latency_avg_s=1, latency_p95_s=1, memory_gb=1,
+    st.evaluated = EvalSummary(iteration=1, success_rate=0.5, latency_avg_s=1, latency_p95_s=1, memory_gb=1,
                                per_role={}, failures={}, base=None, comparison=None, report="r")
-    tb.export_s = [450.0]
+    st.export_s = [450.0]
     with pytest.raises(BudgetExceeded, match="export"):
         tb.export(ExportArgs())
     refused = [e for e in _events(tmp_path / "run") if e["kind"] == "refused"]
     assert [e["tool"] for e in refused] == ["generate_data", "evaluate", "export"]
+
+
+def test_a_reject_from_another_terminal_stops_the_run_before_its_next_tool(tmp_path):
+    from agent.records import DataArgs, Rejected
+    from agent.schemas import Request
+
+    tb = _toolbox(tmp_path / "run", Request(goal="g"))
+    runs.reject("run", "wrong goal", who="carol", runs=tmp_path)  # a second process would do the same
+    with pytest.raises(Rejected, match="rejected by carol: wrong goal"):
+        tb.generate_data(DataArgs(n_examples=10))
+    assert tb.state.status == "rejected"

@@ -17,7 +17,6 @@ import random
 import re
 import resource
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from typing import Literal
@@ -26,7 +25,7 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tunepilot import TunepilotError
-from tunepilot.chat import assistant_turns, native_tool_support, parse_tool_calls, render_messages
+from tunepilot.chat import Generation, assistant_turns, native_tool_support, parse_tool_calls, render_messages
 
 
 class EvalSpec(BaseModel):
@@ -95,11 +94,12 @@ class EvalReport(BaseModel):
     items: list[dict] = []
 
 
-@dataclass
-class Generation:
-    text: str
-    latency_s: float
-    new_tokens: int
+class EvalResult(EvalReport):
+    """What `evaluate` returns, one shape: the evaluated model's report (the tuned one with an adapter);
+    with compare_base also the base model's report on the same items and the paired test."""
+
+    base: EvalReport | None = None
+    comparison: dict | None = None  # mcnemar(): base_only, tuned_only, mcnemar_p, ...
 
 
 class Generator:
@@ -157,7 +157,6 @@ class Generator:
         return self.tok.apply_chat_template(msgs, tools=tools, tokenize=False, add_generation_prompt=True)
 
     def generate(self, records: list[dict], max_new_tokens: int = 192, batch_size: int = 8) -> list[Generation]:
-        import torch
 
         prompts = [self.prompt(r) for r in records]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -435,10 +434,10 @@ def load_items(spec: EvalSpec) -> tuple[list[dict], str]:
     return items[: spec.limit] if spec.limit else items, f"{spec.data}:{spec.split}"
 
 
-def evaluate(spec: EvalSpec) -> dict:
+def evaluate(spec: EvalSpec) -> EvalResult:
     """Score a model (optionally with a LoRA adapter) on tool-call success, multi-step match, direct
     answers, tag well-formedness, latency and memory; with compare_base, also the base model and a
-    paired significance test. Returns the report as a dict (JSON-ready)."""
+    paired significance test."""
     items, source = load_items(spec)
     if not items:
         raise TunepilotError(f"{source}: no items to evaluate")
@@ -485,10 +484,7 @@ def evaluate(spec: EvalSpec) -> dict:
         if name == "base" and cache_key is not None:
             eval_cache.save_base(cache_key, reports[name].model_dump(mode="json"))
     if not spec.compare_base:
-        return reports[phases[0][0]].model_dump(mode="json")
+        return EvalResult(**reports[phases[0][0]].model_dump())
     base, tuned = reports["base"], reports["tuned"]
-    out = tuned.model_dump(mode="json", exclude={"items"})
-    out["base"] = base.model_dump(mode="json")
-    out["tuned"] = tuned.model_dump(mode="json")
-    out["comparison"] = mcnemar([r["success"] for r in base.items], [r["success"] for r in tuned.items])
-    return out
+    return EvalResult(**tuned.model_dump(), base=base,
+                      comparison=mcnemar([r["success"] for r in base.items], [r["success"] for r in tuned.items]))

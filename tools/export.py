@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -48,6 +47,8 @@ class ExportSpec(BaseModel):
     system: str | None = None  # --system: SYSTEM line of the Modelfile
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # --precision of the merge: by what the device
     # can do (tunepilot/precision.py); the GGUF is written in f16 and quantized from there either way
+    ollama: bool = False  # --ollama: also `ollama create` the model (the agent does it only after approval)
+    ollama_name: str | None = None  # default: tunepilot-<parent folder>
     trust_remote_code: bool = False
 
     @field_validator("quants")
@@ -125,14 +126,14 @@ def export(spec: ExportSpec, log: Callable[[str], None] = lambda msg: None) -> E
     if spec.verify:
         if spec.reference_success is None:
             log(f"verifying the merged HF model on {spec.verify} items")
-            report.verification["hf"] = _verify(["--model", str(merged)], data, spec.verify, out / "verify-hf.json")
+            report.verification["hf"] = _verify({"model": str(merged)}, data, spec.verify, out / "verify-hf.json")
         else:
             report.verification["hf"] = {"success_rate": spec.reference_success, "runtime": "transformers",
                                          "n": spec.verify, "source": "given (the run's evaluation)"}
         ref = report.verification["hf"]["success_rate"]
         for q in quants:
             log(f"verifying {q.upper()} in llama.cpp")
-            v = _verify(["--gguf", files[q]["path"]], data, spec.verify, out / f"verify-{q}.json")
+            v = _verify({"gguf": Path(files[q]["path"])}, data, spec.verify, out / f"verify-{q}.json")
             report.verification[q] = v
             drop = ref - v["success_rate"]
             ok = drop <= spec.max_success_drop
@@ -156,12 +157,10 @@ def export(spec: ExportSpec, log: Callable[[str], None] = lambda msg: None) -> E
     stops = [s for s in (wrappers.assistant_suffix.strip(), tok.eos_token) if s]
     report.modelfile = write_modelfile(out / "Modelfile", Path(files[target]["path"]).name, tmpl, sorted(set(stops)),
                                        spec.system, {"temperature": 0})
-    command = f"ollama create {_ollama_name(out)} -f {out / 'Modelfile'}"
-    report.ollama = {"created": False, "command": command}
-    if shutil.which("ollama"):
-        r = subprocess.run(["ollama", "create", _ollama_name(out), "-f", str(out / "Modelfile")], cwd=out,
-                           capture_output=True, text=True)
-        report.ollama = {"created": r.returncode == 0, "command": command, "output": (r.stderr or r.stdout)[-500:]}
+    name = spec.ollama_name or _ollama_name(out)
+    report.ollama = {"created": False, "command": f"ollama create {name} -f {out / 'Modelfile'}"}
+    if spec.ollama:  # only when asked: the agent creates the Ollama model in deploy, after a person's approval
+        report.ollama = ollama_create(name, out / "Modelfile")
     _atomic_json(out / "export_report.json", report.model_dump(mode="json"))
     return report
 
@@ -208,17 +207,16 @@ def _training_render(tok) -> Callable[[list[dict], bool], str]:
     return render
 
 
-def _verify(model_args: list[str], data: Path, n: int, out: Path) -> dict:
-    """`tunepilot eval` in its own process: the numbers (and peak memory) are that model's alone."""
-    cmd = [sys.executable, "-m", "tunepilot.cli", "eval", *model_args, "--data", str(data), "--limit", str(n),
-           "--no-general-probe", "--out", str(out), "--json"]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise TunepilotError(f"verification of {model_args[-1]} failed: {(r.stderr or r.stdout).strip()[-400:]}")
-    rep = json.loads(r.stdout.strip().splitlines()[-1])
+def _verify(source: dict, data: Path, n: int, out: Path) -> dict:
+    """The evaluator in its own process (tools/child.py): the numbers (and peak memory) are that model's alone."""
+    from tools.child import call
+    from tools.evaluate import EvalResult, EvalSpec
+
+    rep = call("tools.evaluate:evaluate", EvalSpec(**source, data=data, limit=n, general_probe=False), EvalResult,
+               out=out)
     keys = ("success_rate", "tool_call_accuracy", "tag_wellformed_rate", "failures", "latency_s", "tokens_per_s",
             "peak_rss_mb", "model_memory_mb", "n", "runtime", "per_role")
-    return {k: rep.get(k) for k in keys}
+    return {k: getattr(rep, k) for k in keys}
 
 
 def _training_data(adapter: Path | None) -> Path | None:
@@ -234,6 +232,16 @@ def _training_data(adapter: Path | None) -> Path | None:
 
 def _file(path: Path) -> dict:
     return {"path": str(path), "mb": round(path.stat().st_size / 2**20, 1)}
+
+
+def ollama_create(name: str, modelfile: Path) -> dict:
+    """`ollama create NAME -f Modelfile` when the ollama binary exists; what happened, for the report."""
+    command = f"ollama create {name} -f {modelfile}"
+    if not shutil.which("ollama"):
+        return {"created": False, "command": command, "output": "ollama not installed here"}
+    r = subprocess.run(["ollama", "create", name, "-f", str(modelfile)], cwd=modelfile.parent, capture_output=True,
+                       text=True)
+    return {"created": r.returncode == 0, "command": command, "output": (r.stderr or r.stdout)[-500:]}
 
 
 def _ollama_name(out: Path) -> str:

@@ -232,7 +232,7 @@ class LlamaCppGenerator:
                             bos_token=self.bos, eos_token=self.eos)
 
     def generate(self, records: list[dict], max_new_tokens: int = 192, batch_size: int = 1) -> list:
-        from tools.evaluate import Generation  # the evaluator's own record, not a copy
+        from tunepilot.chat import Generation
 
         out = []
         for r in records:

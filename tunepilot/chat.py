@@ -17,9 +17,19 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from tunepilot.paths import prompts_dir
+
+
+@dataclass
+class Generation:
+    """One generated answer, from any runtime (transformers in tools/evaluate.py, llama.cpp in tools/llamacpp.py)."""
+
+    text: str
+    latency_s: float
+    new_tokens: int
 
 TOOL_CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.S)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from tunepilot import TunepilotError
+from tunepilot.atomic import write_text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     steps.add_argument("--max-steps", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--grad-accum", type=int)
-    t.add_argument("--lr", type=float)
+    t.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float)
     t.add_argument("--rank", type=int)
     t.add_argument("--alpha", type=int)
     t.add_argument("--dropout", type=float)
@@ -113,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--system", help="SYSTEM prompt of the Modelfile")
     x.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], help="dtype of the merge (default auto)")
     x.add_argument("--no-lora-gguf", dest="lora_gguf", action="store_false", default=None)
+    x.add_argument("--ollama", action="store_true", default=None, help="also `ollama create` the model (needs ollama)")
+    x.add_argument("--ollama-name", help="name of the Ollama model (default tunepilot-<folder>)")
     x.add_argument("--json", action="store_true")
     d = sub.add_parser("doctor", help="this machine's compute (CPU kind, native bf16, matmul probe, dtype per tool) "
                                       "and the export toolchain (llama.cpp, converters, a smoke conversion)")
@@ -217,10 +220,9 @@ def _run(args, console) -> dict:
             report = evaluate(spec)
         if args.out:
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(report, indent=2) + "\n")
+            write_text(args.out, report.model_dump_json(indent=2) + "\n")
         console.evaluated(report)
-        return {k: v for k, v in report.items() if k != "items"} | (
-            {"base": _no_items(report["base"]), "tuned": _no_items(report["tuned"])} if "base" in report else {})
+        return report.model_dump(mode="json", exclude={"items": True, "base": {"items"}})
     if args.cmd == "export":
         from tools.export import ExportSpec, export
 
@@ -280,17 +282,16 @@ def _agent(args, console) -> dict:
         console.runs(rows)
         return {"runs": rows}
     if args.cmd == "show":
+        from agent.journal import Journal
+        from agent.render import journal_markdown
+
         folder, dec = runs.load(args.run_id, args.runs_dir)
-        events = [json.loads(line) for line in (folder / "journal.jsonl").read_text().splitlines() if line.strip()]
-        console.markdown((folder / "journal.md").read_text())
+        events = Journal.read(folder)  # unreadable lines are skipped here (the next driver moves them aside)
+        console.markdown(journal_markdown(folder, events))
         return {"run_id": args.run_id, "decision": dec, "events": events}
     if args.cmd == "approve":
         return runs.approve(args.run_id, args.who, args.runs_dir)
     return runs.reject(args.run_id, args.why, args.who, args.runs_dir)
-
-
-def _no_items(r: dict) -> dict:
-    return {k: v for k, v in r.items() if k != "items"}
 
 
 if __name__ == "__main__":

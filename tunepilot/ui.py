@@ -64,10 +64,11 @@ class Console:
                          f"val loss {r.eval_loss:.3f}, {r.tokens_per_s or 0:.0f} tok/s, peak RSS {r.peak_rss_mb:.0f} MB"
                          f"{' (early stop)' if r.stopped_early else ''} -> {r.adapter or r.model_dir}")
 
-    def evaluated(self, rep: dict) -> None:
+    def evaluated(self, result) -> None:
         if self.quiet:
             return
-        cols = [("base", rep["base"]), ("tuned", rep["tuned"])] if "base" in rep else [("model", rep)]
+        rep = result.model_dump(mode="json", exclude={"items": True, "base": {"items"}})
+        cols = [("base", rep["base"]), ("tuned", rep)] if rep.get("base") else [("model", rep)]
         t = Table(title=f"{rep['source']} ({rep['n']} items)")
         t.add_column("metric")
         for name, _ in cols:
@@ -78,7 +79,7 @@ class Console:
         t.add_row("latency avg / p95 s", *[f"{r['latency_s']['avg']:.2f} / {r['latency_s']['p95']:.2f}" for _, r in cols])
         t.add_row("failures", *[", ".join(f"{k} {v}" for k, v in r["failures"].items()) or "-" for _, r in cols])
         self.c.print(t)
-        if "comparison" in rep:
+        if rep.get("comparison"):
             c = rep["comparison"]
             self.c.print(f"tuned - base = {c['diff']:+.3f} (95% CI {c['diff_ci95'][0]:+.3f}..{c['diff_ci95'][1]:+.3f}), "
                          f"McNemar p = {c['mcnemar_p']:.4g}")
