@@ -19,10 +19,10 @@ import json
 import shutil
 from pathlib import Path
 
-from agent import evidence
-from agent.journal import Journal, now, run_dir, runs_root
+from tunepilot.agent import evidence
+from tunepilot.agent.journal import Journal, now, run_dir, runs_root
 from tunepilot.atomic import fsync_dir
-from agent.state import RunState
+from tunepilot.agent.state import RunState
 from tunepilot import TunepilotError
 
 
@@ -50,7 +50,7 @@ def summary(folder: Path, state: RunState) -> dict:
 
 
 def render(folder: Path, state: RunState) -> dict:
-    from agent.journal import write_json
+    from tunepilot.agent.journal import write_json
 
     out = summary(folder, state)
     write_json(folder / "decision.json", out)
@@ -96,7 +96,7 @@ def approve(run_id: str, who: str | None = None, runs: Path | None = None) -> di
                     rationale=f"approved by {who} at {now()}; artifacts match the decision's hashes")
         x = rec.export
         if x:  # Ollama only now, after the approval, under this run's own name
-            from tools.export import ollama_create
+            from tunepilot.tools.export import ollama_create
 
             made = ollama_create(f"tunepilot-{folder.name.lower()}", bundle / "Modelfile")
             journal.log("system", "note", tool="ollama", output=made,

@@ -10,7 +10,7 @@ Every reason names its criterion and the numbers, so the journal shows why.
 
 from __future__ import annotations
 
-from agent.schemas import Criteria, Decision
+from tunepilot.agent.schemas import Criteria, Decision
 
 # Seed 004's fallbacks when the base model cannot reach the bar; smaller first when latency or
 # memory is what failed, larger when quality is.

@@ -1,6 +1,6 @@
 """Resource estimate of one training run (seed 002's `estimated_resources`): time, peak memory, storage.
 
-    from agent.estimate import estimate
+    from tunepilot.agent.estimate import estimate
     estimate("~/.cache/tunepilot/models/smollm2-135m-instruct", TrainingConfig(), n_train_tokens=100_000)
 
 Counted from the model's config.json, for the run `tools/train.py` makes of a `TrainingConfig`:
@@ -33,7 +33,7 @@ import json
 import math
 from pathlib import Path
 
-from agent.schemas import Resources, TrainingConfig
+from tunepilot.agent.schemas import Resources, TrainingConfig
 
 GiB = 2**30  # "GB" below is GiB, as result.json's peak_rss_mb is MiB
 RUNTIME_GB = {

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from agent.schemas import Hardware, Request
+from tunepilot.agent.schemas import Hardware, Request
 from tunepilot.models import DEFAULT_MODEL
 from tunepilot.paths import prompts_dir
 

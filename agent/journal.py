@@ -91,7 +91,7 @@ def write_json(path: Path, obj) -> None:
 
 def read_lines(path: Path) -> tuple[list[dict], list[tuple[int, str]]]:
     """The journal's events and its unreadable lines (line number, text); never raises on content."""
-    from agent.events import parse_event
+    from tunepilot.agent.events import parse_event
 
     good, bad = [], []
     if not path.exists():
@@ -214,7 +214,7 @@ class Journal:
             new = [e for e in events if e["seq"] not in known]
             self.events = events
             return new
-        from agent.events import parse_event
+        from tunepilot.agent.events import parse_event
 
         with open(self.path, "rb") as f:
             f.seek(self._size)
@@ -241,7 +241,7 @@ class Journal:
 
     def log(self, actor: str, kind: str, *, tool: str | None = None, input=None, output=None,
             decision: str | None = None, rationale: str | None = None) -> dict:
-        from agent.events import parse_event
+        from tunepilot.agent.events import parse_event
 
         with _FileLock(self.folder / ".append.lock"):
             for e in self._catch_up():
@@ -276,7 +276,7 @@ class Journal:
         return next((e for e in reversed(self.events) if e["kind"] == kind), None)
 
     def render(self) -> None:
-        from agent.render import journal_markdown
+        from tunepilot.agent.render import journal_markdown
 
         write_text(self.folder / "journal.md", journal_markdown(self.folder, self.events))
 

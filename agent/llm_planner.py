@@ -18,9 +18,9 @@ from typing import Literal
 from pydantic import BaseModel
 from pydantic_ai import Agent, ModelRetry, RunContext
 
-from agent.planner import PlaybookPlanner
-from agent.schemas import Decision
-from agent.records import (
+from tunepilot.agent.planner import PlaybookPlanner
+from tunepilot.agent.schemas import Decision
+from tunepilot.agent.records import (
     BudgetExceeded,
     DataArgs,
     DataSummary,
@@ -32,7 +32,7 @@ from agent.records import (
     TrainArgs,
     TrainSummary,
 )
-from agent.toolbox import Toolbox
+from tunepilot.agent.toolbox import Toolbox
 from tunepilot.paths import prompts_dir
 
 

@@ -8,10 +8,10 @@ planner can fall back to it mid-run.
 
 from __future__ import annotations
 
-from agent.playbook import next_step
-from agent.records import BudgetExceeded, DataArgs, EvalArgs, TrainArgs
-from agent.schemas import Decision
-from agent.toolbox import Toolbox
+from tunepilot.agent.playbook import next_step
+from tunepilot.agent.records import BudgetExceeded, DataArgs, EvalArgs, TrainArgs
+from tunepilot.agent.schemas import Decision
+from tunepilot.agent.toolbox import Toolbox
 
 
 class PlaybookPlanner:

@@ -1,7 +1,7 @@
 """The offline planner's iterate policy, read from `playbook.yaml` (data, not code) and applied by
 the one rule engine (tunepilot/rules.py) that also applies the fault ladder.
 
-    from agent.playbook import next_step
+    from tunepilot.agent.playbook import next_step
     step = next_step({"success"}, config, used={"raise_rank": 1}, signals={"underfit"})
     step.id, step.config, step.changes, step.rationale
 """
@@ -20,7 +20,7 @@ PLAYBOOK = Path(__file__).with_name("playbook.yaml")
 
 
 def _llama_cpp() -> bool:
-    from tools.llamacpp import LLAMA_CPP_PYTHON, binding_version
+    from tunepilot.tools.llamacpp import LLAMA_CPP_PYTHON, binding_version
 
     return binding_version() == LLAMA_CPP_PYTHON
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.approval import approve, load_state, reject, render, summary  # noqa: F401 (the CLI's verbs)
-from agent.events import GoalInput
-from agent.journal import Journal, new_run_id, run_dir, runs_root, write_json
-from agent.records import Rejected, Stopped
-from agent.schemas import Hardware, validate_file
-from agent.state import RunState
-from agent.toolbox import Toolbox
+from tunepilot.agent.approval import approve, load_state, reject, render, summary  # noqa: F401 (the CLI's verbs)
+from tunepilot.agent.events import GoalInput
+from tunepilot.agent.journal import Journal, new_run_id, run_dir, runs_root, write_json
+from tunepilot.agent.records import Rejected, Stopped
+from tunepilot.agent.schemas import Hardware, validate_file
+from tunepilot.agent.state import RunState
+from tunepilot.agent.toolbox import Toolbox
 from tunepilot import TunepilotError
 
 
@@ -79,8 +79,8 @@ def resume(run_id: str, runs: Path | None = None, progress=None, echo=None) -> d
 def _launch(folder: Path, journal: Journal, progress) -> dict:
     """The one path of `start` and `resume`: the state from the journal, the request (read from the goal
     when the journal has none yet), the machine, the planner; then the decision rendered."""
-    from agent.goal import goal_to_request
-    from memory.store import Memory, detect_hardware
+    from tunepilot.agent.goal import goal_to_request
+    from tunepilot.memory.store import Memory, detect_hardware
 
     try:
         state = RunState.replay(journal.events, run_id=folder.name)
@@ -89,7 +89,7 @@ def _launch(folder: Path, journal: Journal, progress) -> dict:
         hw = detect_hardware()
         llm = None
         if g.planner == "llm":
-            from agent.llm_planner import openai_model
+            from tunepilot.agent.llm_planner import openai_model
 
             llm = openai_model(g.base_url, g.llm_model, g.api_key_env)
         memory = Memory()
@@ -116,11 +116,11 @@ def _launch(folder: Path, journal: Journal, progress) -> dict:
         tb = Toolbox(folder, journal, state, actor=f"planner:{g.planner}", progress=progress, memory=memory, hardware=hw)
         try:
             if g.planner == "llm":
-                from agent.llm_planner import LLMPlanner
+                from tunepilot.agent.llm_planner import LLMPlanner
 
                 LLMPlanner(llm).run(tb)
             else:
-                from agent.planner import PlaybookPlanner
+                from tunepilot.agent.planner import PlaybookPlanner
 
                 PlaybookPlanner().run(tb)
         except Rejected:

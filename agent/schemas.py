@@ -4,7 +4,7 @@ The request and plan follow seed 002's input/output schema (base_model, task_typ
 training_config, hardware -> training_script, config_files, evaluation_plan,
 estimated_resources) plus the goal, its criteria (seed 004's deploy / iterate / abort bands) and
 a budget. `schemas/request.schema.json` and `schemas/plan.schema.json` are generated from these
-models (`python -m agent.schemas --write`); a test keeps them in sync, and every request and
+models (`python -m tunepilot.agent.schemas --write`); a test keeps them in sync, and every request and
 plan a run writes is validated against the files with jsonschema.
 """
 

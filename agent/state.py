@@ -14,9 +14,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from agent.events import DecisionOutput, GoalInput
-from agent.records import DataSummary, EvalSummary, ExportSummary, TrainSummary
-from agent.schemas import Decision, Request
+from tunepilot.agent.events import DecisionOutput, GoalInput
+from tunepilot.agent.records import DataSummary, EvalSummary, ExportSummary, TrainSummary
+from tunepilot.agent.schemas import Decision, Request
 from tunepilot.config import TrainingConfig
 
 

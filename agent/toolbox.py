@@ -19,12 +19,12 @@ import shlex
 import time
 from pathlib import Path
 
-from agent.criteria import decide
-from agent.journal import Journal, write_json
-from agent.records import (BudgetExceeded, DataArgs, DataSummary, EvalArgs, EvalSummary, ExportArgs, ExportSummary,
+from tunepilot.agent.criteria import decide
+from tunepilot.agent.journal import Journal, write_json
+from tunepilot.agent.records import (BudgetExceeded, DataArgs, DataSummary, EvalArgs, EvalSummary, ExportArgs, ExportSummary,
                            Rejected, Stopped, TrainArgs, TrainSummary)
-from agent.schemas import Decision, EvaluationPlan, Plan, Request, validate_file
-from agent.state import RunState
+from tunepilot.agent.schemas import Decision, EvaluationPlan, Plan, Request, validate_file
+from tunepilot.agent.state import RunState
 from tunepilot import TunepilotError
 from tunepilot.config import TrainingConfig
 
@@ -93,7 +93,7 @@ class Toolbox:
     def generate_data(self, args: DataArgs) -> DataSummary:
         """Generate synthetic agentic tool-use data (or use the request's dataset folder), split
         80/10/10 by role, with the BFCL contamination guard. Returns split sizes and rejections."""
-        from tools.dataset import DatasetSpec, generate_dataset
+        from tunepilot.tools.dataset import DatasetSpec, generate_dataset
 
         self._check_budget("generate_data")
         ds = self.request.dataset
@@ -103,7 +103,7 @@ class Toolbox:
             out = Path(ds.path)
             meta = json.loads((out / "metadata.json").read_text()) if (out / "metadata.json").exists() else {}
         elif ds.path:
-            from tools.dataset import import_dataset
+            from tunepilot.tools.dataset import import_dataset
 
             out = self.folder / "artifacts" / "data"
             meta = import_dataset(Path(ds.path), ds.format, out).metadata
@@ -122,7 +122,7 @@ class Toolbox:
     def plan(self, config: TrainingConfig | None = None) -> Plan:
         """The next iteration's plan: reproducible script, config files, evaluation plan and the
         resource estimate. Written to plan.json (and artifacts/iter-N/plan.json)."""
-        from agent.estimate import estimate
+        from tunepilot.agent.estimate import estimate
         from tunepilot.precision import choose_precision
 
         config = config or self.config
@@ -163,9 +163,9 @@ class Toolbox:
         """Fine-tune one iteration with the current config plus the given changes (LoRA/QLoRA/full,
         as the request says). Refused when the iteration budget or the wall-time budget would be
         exceeded. Returns losses, throughput, peak memory and underfit/overfit signals."""
-        from tools.diagnose import train_with_recovery
-        from tools.signals import read_metrics, training_signals
-        from tools.train import TrainFailed
+        from tunepilot.tools.diagnose import train_with_recovery
+        from tunepilot.tools.signals import read_metrics, training_signals
+        from tunepilot.tools.train import TrainFailed
 
         if self.data is None:
             self.generate_data(DataArgs())
@@ -214,8 +214,8 @@ class Toolbox:
     def evaluate(self, args: EvalArgs) -> EvalSummary:
         """Score the latest adapter on the test split (tool-call success, latency, memory, per role,
         failure kinds). The first evaluation of a run also scores the base model on the same items."""
-        from tools.child import call
-        from tools.evaluate import EvalResult, EvalSpec
+        from tunepilot.tools.child import call
+        from tunepilot.tools.evaluate import EvalResult, EvalSpec
 
         if self.trained is None or not self.trained.adapter:
             raise TunepilotError("evaluate needs a trained adapter: call train first")
@@ -228,7 +228,7 @@ class Toolbox:
         self._check_budget("evaluate", self.state.eval_s[-1] if self.state.eval_s else 0.0, "the last evaluation's")
         self.journal.log(self.actor, "tool_start", tool="evaluate", input={"limit": limit, "compare_base": compare})
         t0 = time.monotonic()
-        rep = call("tools.evaluate:evaluate", spec, EvalResult, out=out)  # its own process: its memory is the model's
+        rep = call("tunepilot.tools.evaluate:evaluate", spec, EvalResult, out=out)  # its own process: its memory is the model's
         wall = round(time.monotonic() - t0, 1)
         base = self.base
         if rep.base is not None:
@@ -247,8 +247,8 @@ class Toolbox:
 
     def export(self, args: ExportArgs) -> ExportSummary:
         """Merge + GGUF + quant ladder, each level verified in llama.cpp (see ExportArgs)."""
-        from tools.child import call
-        from tools.export import ExportReport, ExportSpec
+        from tunepilot.tools.child import call
+        from tunepilot.tools.export import ExportReport, ExportSpec
 
         if self.trained is None or not self.trained.adapter or self.evaluated is None:
             raise TunepilotError("export needs a trained and evaluated adapter: call train and evaluate first")
@@ -260,7 +260,7 @@ class Toolbox:
         self._check_budget("export", self.state.export_s[-1] if self.state.export_s else 0.0, "the last export's")
         self.journal.log(self.actor, "tool_start", tool="export", input={"limit": limit, "ladder": "q4_k_m,q5_k_m,q8_0"})
         t0 = time.monotonic()
-        rep = call("tools.export:export", spec, ExportReport, out=folder.with_name("export.result.json"))
+        rep = call("tunepilot.tools.export:export", spec, ExportReport, out=folder.with_name("export.result.json"))
         q = rep.chosen
         v = rep.verification[q]
         exported = ExportSummary(
@@ -278,7 +278,7 @@ class Toolbox:
     def decide(self) -> Decision:
         """Apply the request's deploy / iterate / abort criteria to the latest evaluation; when the
         adapter was exported, to the exported GGUF as llama.cpp ran it (what would be deployed)."""
-        from agent import evidence
+        from tunepilot.agent import evidence
 
         if self.evaluated is None:
             raise TunepilotError("decide needs an evaluation: call evaluate first")
@@ -299,7 +299,7 @@ class Toolbox:
                                      "reasons": d.reasons + ["exported chat template does not match training"]})
         if "regression" in d.failing and self.base and self.base.get("general_probe") is not None \
                 and e.general_probe is not None:
-            from tools.diagnose import Failure, diagnose
+            from tunepilot.tools.diagnose import Failure, diagnose
 
             dx = diagnose(Failure(probe_before=self.base["general_probe"], probe_after=e.general_probe,
                                   forgetting_drop=self.request.criteria.max_general_drop))
@@ -324,7 +324,7 @@ class Toolbox:
         """Whatever the planner, the decision is judged on the exported model: export once per
         iteration when llama.cpp is installed and success is not already below the abort bar (then
         no runtime can save it)."""
-        from agent.playbook import CAPABILITIES
+        from tunepilot.agent.playbook import CAPABILITIES
 
         return (CAPABILITIES["export"] and self.request.evaluation.export and self.evaluated is not None
                 and self.evaluated.iteration == self.iteration
@@ -338,7 +338,7 @@ class Toolbox:
 
     # --- helpers -----------------------------------------------------------------------------
     def _train_spec(self, it: int, config: TrainingConfig):
-        from tools.train import TrainSpec
+        from tunepilot.tools.train import TrainSpec
         from tunepilot.models import resolve_model
 
         data = Path(self.data.path) if self.data else self.folder / "artifacts" / "data"
@@ -380,7 +380,7 @@ def _script(tb: Toolbox, spec, it: int) -> str:
                  f"--learning-rate {float(spec.learning_rate)} --rank {int(spec.rank)} --targets {q(spec.targets)} "
                  f"--max-length {int(spec.max_length)}" + (f" --batch-size {int(spec.batch_size)}" if spec.batch_size else "")
                  + (" --gradient-checkpointing" if spec.gradient_checkpointing else ""))
-    lines.append(f"# which runs: accelerate launch --num_processes {int(spec.num_processes)} -m tools.train "
+    lines.append(f"# which runs: accelerate launch --num_processes {int(spec.num_processes)} -m tunepilot.tools.train "
                  f"--config {q(str(spec.out))}/training_config.json")
     limit = tb.request.evaluation.limit
     lines.append(f"tunepilot eval --data {q(data)} --model {q(tb.request.base_model)} --adapter {q(str(spec.out))}/adapter "

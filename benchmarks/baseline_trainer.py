@@ -21,8 +21,8 @@ from transformers import (
     TrainingArguments,
 )
 
-from tools.data.io import load_split
-from tools.train import TARGETS
+from tunepilot.tools.data.io import load_split
+from tunepilot.tools.train import TARGETS
 from tunepilot.chat import render_messages
 from tunepilot.models import load_tokenizer
 

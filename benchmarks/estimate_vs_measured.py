@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agent.estimate import CPU_EFFICIENCY, EVAL_OVERHEAD, _flops_per_token, estimate, model_shape, param_counts  # noqa: E402
-from agent.schemas import TrainingConfig  # noqa: E402
-from tools.dataset import DatasetSpec, generate_dataset  # noqa: E402
-from tools.train import TrainSpec, train  # noqa: E402
+from tunepilot.agent.estimate import CPU_EFFICIENCY, EVAL_OVERHEAD, _flops_per_token, estimate, model_shape, param_counts  # noqa: E402
+from tunepilot.agent.schemas import TrainingConfig  # noqa: E402
+from tunepilot.tools.dataset import DatasetSpec, generate_dataset  # noqa: E402
+from tunepilot.tools.train import TrainSpec, train  # noqa: E402
 from tunepilot.models import resolve_model  # noqa: E402
 from tunepilot.precision import choose_precision, cpu_info, matmul_probe  # noqa: E402
 

@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tools.dataset import DatasetSpec, generate_dataset  # noqa: E402
-from tools.train import TrainSpec, train  # noqa: E402
+from tunepilot.tools.dataset import DatasetSpec, generate_dataset  # noqa: E402
+from tunepilot.tools.train import TrainSpec, train  # noqa: E402
 from tunepilot.models import resolve_model  # noqa: E402
 from tunepilot.precision import choose_precision, cpu_info  # noqa: E402
 
@@ -83,7 +83,7 @@ def eval_speed(data: Path, model: str, adapter: Path, precision: str) -> dict:
     """Answers per second of the evaluator on the test split (every assistant turn, as scoring does)."""
     import time
 
-    from tools.evaluate import EvalSpec, Generator, load_items, score_items
+    from tunepilot.tools.evaluate import EvalSpec, Generator, load_items, score_items
 
     spec = EvalSpec(data=data, model=model, adapter=adapter, precision=precision)
     items, _ = load_items(spec)

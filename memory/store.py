@@ -1,6 +1,6 @@
 """Memory: what past fine-tuning runs taught us on this machine, in one SQLite file.
 
-    from memory.store import Memory, detect_hardware
+    from tunepilot.memory.store import Memory, detect_hardware
     mem = Memory()                                   # <TUNEPILOT_HOME>/memory.sqlite
     hw = detect_hardware()                           # {"device": "cpu", "cpus": 2, "ram_gb": 23.4, ...}
     mem.record("r-20261122-abc", "smollm2-135m-instruct", hw,

@@ -28,5 +28,5 @@ $V -m pip install -q "gguf>=0.10"   # transformers' GGUF loader (dequantizes the
 # llama.cpp for export (GGUF, K-quants, verification): llama-cpp-python pinned in tools/llamacpp.py,
 # built from its sdist (~5 min on 2 cores, once; pip caches the wheel), and llama.cpp's converters
 # extracted from the same sdist into ~/.cache/tunepilot/llama.cpp/<version>/.
-$V -m tools.llamacpp --install
+$V -m tunepilot.tools.llamacpp --install
 touch .venv/.tunepilot-installed

@@ -28,7 +28,7 @@ def tiny_model(tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory, tiny_model) -> Path:
     """A 60-record dataset from the real template generator, tokenised with the tiny model."""
-    from tools.dataset import DatasetSpec, generate_dataset
+    from tunepilot.tools.dataset import DatasetSpec, generate_dataset
 
     out = tmp_path_factory.mktemp("data") / "agentic"
     generate_dataset(DatasetSpec(out=out, n=60, seed=1, model=tiny_model))

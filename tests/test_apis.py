@@ -10,7 +10,7 @@ import re
 import jsonschema
 import pytest
 
-from tools.data import apis
+from tunepilot.tools.data import apis
 
 WORDS = "zero one two three four five six seven eight nine ten eleven twelve".split()
 

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from agent import run as runs
-from agent.approval import approve, reject
-from agent.evidence import artifacts, hashes
-from agent.journal import Journal, run_dir
-from agent.schemas import Request
-from agent.state import RunState
+from tunepilot.agent import run as runs
+from tunepilot.agent.approval import approve, reject
+from tunepilot.agent.evidence import artifacts, hashes
+from tunepilot.agent.journal import Journal, run_dir
+from tunepilot.agent.schemas import Request
+from tunepilot.agent.state import RunState
 from tunepilot import TunepilotError
 
 
@@ -99,7 +99,7 @@ def test_a_failing_deploy_leaves_no_approval_and_the_run_awaiting_approval(tmp_p
     """Old defect: the approval was journaled before deploy() ran; a failing deploy left two approval
     events, the status still awaiting_approval and an uncaught FileNotFoundError."""
     folder, _ = _run("t-fail")
-    import agent.approval as approval
+    import tunepilot.agent.approval as approval
 
     def disk_full(*a, **k):
         raise OSError(28, "No space left on device")

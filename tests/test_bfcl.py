@@ -8,7 +8,7 @@ import sys
 import jsonschema
 import pytest
 
-from tools.bfcl import CATEGORIES, bfcl_texts, load_suite, score_bfcl, to_json_schema
+from tunepilot.tools.bfcl import CATEGORIES, bfcl_texts, load_suite, score_bfcl, to_json_schema
 from tunepilot import TunepilotError
 
 # BFCL items whose own ground truth fails BFCL's checker (the answer uses a parameter the function

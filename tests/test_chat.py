@@ -46,7 +46,7 @@ def test_parse_bad_calls():
 def test_training_template_renders_like_the_model_template(tiny_model):
     from transformers import AutoTokenizer
 
-    from tools.train import training_template
+    from tunepilot.tools.train import training_template
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     tmpl = training_template(tok)

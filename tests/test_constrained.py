@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 from llguidance import LLMatcher
 
-from tools.constrained import Constraint, hf_lltokenizer, tool_call_grammar
+from tunepilot.tools.constrained import Constraint, hf_lltokenizer, tool_call_grammar
 from tunepilot.chat import parse_tool_calls, render_messages, schema_order
 
 SCHEMA = {"type": "object", "additionalProperties": False, "required": ["mode", "strict"],
@@ -106,7 +106,7 @@ def test_hf_generate_random_model_writes_valid_calls_only_under_constraint(hf):
 
 
 def test_llama_cpp_logits_processor_constrains_too(tiny_model, tmp_path):
-    from tools.llamacpp import LLAMA_CPP_PYTHON, LlamaCppGenerator, binding_version, convert_hf
+    from tunepilot.tools.llamacpp import LLAMA_CPP_PYTHON, LlamaCppGenerator, binding_version, convert_hf
 
     if binding_version() != LLAMA_CPP_PYTHON:
         pytest.skip("llama-cpp-python not installed (scripts/bootstrap.sh installs it)")

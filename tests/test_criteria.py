@@ -2,8 +2,8 @@
 
 import pytest
 
-from agent.criteria import decide
-from agent.schemas import Criteria
+from tunepilot.agent.criteria import decide
+from tunepilot.agent.schemas import Criteria
 
 SEED = Criteria()  # 98 % / 12 s / 10 GB; iterate 95-97 % or 12-15 s
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tools.data.sandbox import Sandbox
-from tools.data.validate import Deduper, call_errors
-from tools.dataset import DatasetSpec, generate_dataset
+from tunepilot.tools.data.sandbox import Sandbox
+from tunepilot.tools.data.validate import Deduper, call_errors
+from tunepilot.tools.dataset import DatasetSpec, generate_dataset
 from tunepilot import TunepilotError
 
 
@@ -106,7 +106,7 @@ def test_sandbox_paths_cannot_escape(tmp_path):
 
 def test_no_bfcl_contamination(tmp_path, tiny_model):
     """Evaluation sets are never training data: no BFCL question and no BFCL function name in ours."""
-    from tools.bfcl import CATEGORIES, bfcl_texts
+    from tunepilot.tools.bfcl import CATEGORIES, bfcl_texts
 
     card = generate_dataset(DatasetSpec(out=tmp_path / "d", n=300, seed=0, model=tiny_model))
     bfcl = {t.strip().lower() for cat in CATEGORIES for t in bfcl_texts(cat)}

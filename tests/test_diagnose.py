@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from tools.diagnose import Failure, _faults, diagnose, next_fix, train_with_recovery
-from tools.train import TrainSpec
+from tunepilot.tools.diagnose import Failure, _faults, diagnose, next_fix, train_with_recovery
+from tunepilot.tools.train import TrainSpec
 from tunepilot.config import TrainingConfig
 
 

@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from agent.estimate import (
+from tunepilot.agent.estimate import (
     PACK_FILL,
     adapter_params,
     estimate,
     model_shape,
     param_counts,
 )
-from agent.schemas import TrainingConfig
+from tunepilot.agent.schemas import TrainingConfig
 
 SMOLLM2 = {  # SmolLM2-135M-Instruct's config.json, the fields that shape it
     "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576, "intermediate_size": 1536,
@@ -136,7 +136,7 @@ def test_cpu_rate_comes_from_the_probe_in_the_dtype_trained(smollm2):
     probe = {"fp32_gflops": 100.0, "bf16_gflops": 400.0, "key": "AMD EPYC|AVX2|nobf16|2c"}
     fp32 = estimate(smollm2, TrainingConfig(), n_train_tokens=100_000, precision="fp32", cpu_probe=probe)
     bf16 = estimate(smollm2, TrainingConfig(), n_train_tokens=100_000, precision="bf16", cpu_probe=probe)
-    from agent.estimate import CPU_EFFICIENCY
+    from tunepilot.agent.estimate import CPU_EFFICIENCY
 
     ratio = (400.0 * CPU_EFFICIENCY["bf16"]) / (100.0 * CPU_EFFICIENCY["fp32"])
     assert fp32.training_time_s == pytest.approx(ratio * bf16.training_time_s, rel=1e-3)

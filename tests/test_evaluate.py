@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.evaluate import EvalSpec, mcnemar, same_value, score_turn
+from tunepilot.tools.evaluate import EvalSpec, mcnemar, same_value, score_turn
 
 TOOLS = [{"type": "function", "function": {"name": "area", "description": "Area of a rectangle.", "parameters": {
     "type": "object", "properties": {"width": {"type": "number"}, "height": {"type": "number"},
@@ -67,7 +67,7 @@ def test_spec_errors():
 
 def test_cli_eval_compare_base_json(tiny_model, tiny_data, tmp_path):
     """The real CLI on the tiny model: base vs a freshly trained adapter, JSON contract."""
-    from tools.train import TrainSpec, train
+    from tunepilot.tools.train import TrainSpec, train
 
     r = train(TrainSpec(data=tiny_data, out=tmp_path / "t", model=tiny_model, max_steps=2, eval_steps=2, max_length=512))
     cmd = [sys.executable, "-m", "tunepilot.cli", "eval", "--data", str(tiny_data), "--model", tiny_model,
@@ -118,7 +118,7 @@ def test_greedy_drops_finished_rows_and_matches_generate(tiny_model):
     exactly what transformers' own greedy `generate` makes."""
     import torch
 
-    from tools.evaluate import Generator
+    from tunepilot.tools.evaluate import Generator
 
     gen = Generator(tiny_model, precision="fp32")
     torch.manual_seed(0)
@@ -146,8 +146,8 @@ def test_greedy_drops_finished_rows_and_matches_generate(tiny_model):
 
 
 def test_base_evaluation_is_reused_until_model_data_or_settings_change(tiny_model, tiny_data, tmp_path, monkeypatch):
-    from tools import evaluate as E
-    from tools.train import TrainSpec, train
+    from tunepilot.tools import evaluate as E
+    from tunepilot.tools.train import TrainSpec, train
 
     monkeypatch.setenv("TUNEPILOT_HOME", str(tmp_path / "home"))
     adapter = train(TrainSpec(data=tiny_data, out=tmp_path / "t", model=tiny_model, max_steps=1, eval_steps=100,
@@ -175,9 +175,9 @@ def test_batched_val_loss_equals_the_per_record_loss(tiny_model, tiny_data):
     each record's own full-logits loss."""
     import torch
 
-    from tools.data.io import load_split
-    from tools.evaluate import Generator, val_loss
-    from tools.train import conversations, training_template
+    from tunepilot.tools.data.io import load_split
+    from tunepilot.tools.evaluate import Generator, val_loss
+    from tunepilot.tools.train import conversations, training_template
 
     gen = Generator(tiny_model, precision="fp32")
     records = load_split(tiny_data, "val")

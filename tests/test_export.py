@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tools.export import ExportSpec, export
-from tools.llamacpp import LLAMA_CPP_PYTHON, LlamaCppGenerator, binding_version, doctor
-from tools.train import TrainSpec, train
+from tunepilot.tools.export import ExportSpec, export
+from tunepilot.tools.llamacpp import LLAMA_CPP_PYTHON, LlamaCppGenerator, binding_version, doctor
+from tunepilot.tools.train import TrainSpec, train
 
 pytestmark = pytest.mark.skipif(binding_version() != LLAMA_CPP_PYTHON,
                                 reason="llama-cpp-python not installed (scripts/bootstrap.sh installs it)")
@@ -89,7 +89,7 @@ def test_cli_doctor_prints_the_machine_and_stores_its_probe(tiny_model, tmp_path
     import subprocess
     import sys
 
-    from memory.store import Memory
+    from tunepilot.memory.store import Memory
     from tunepilot.precision import choose_precision, cpu_info
 
     env = {**os.environ, "TUNEPILOT_MEMORY": str(tmp_path / "m.sqlite")}

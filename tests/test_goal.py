@@ -8,8 +8,8 @@ from pydantic import ValidationError
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from agent.goal import _leaves, goal_to_request, parse_goal
-from agent.schemas import Hardware
+from tunepilot.agent.goal import _leaves, goal_to_request, parse_goal
+from tunepilot.agent.schemas import Hardware
 
 pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
 

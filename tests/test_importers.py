@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tools.data.importers import import_file
+from tunepilot.tools.data.importers import import_file
 from tunepilot import TunepilotError
 
 WEATHER = {"name": "get_weather", "description": "Weather for a city",

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from agent.journal import Journal, RunInUse, redact, run_dir
+from tunepilot.agent.journal import Journal, RunInUse, redact, run_dir
 from tunepilot import TunepilotError
 
 

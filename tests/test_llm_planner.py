@@ -12,10 +12,10 @@ from openai_stub import send_completion
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from agent import run as runs
-from agent.journal import Journal
-from agent.llm_planner import LLMPlanner
-from agent.toolbox import Toolbox
+from tunepilot.agent import run as runs
+from tunepilot.agent.journal import Journal
+from tunepilot.agent.llm_planner import LLMPlanner
+from tunepilot.agent.toolbox import Toolbox
 
 pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
 
@@ -26,7 +26,7 @@ QUICK = {"dataset.n_examples": 40, "training_config.max_steps": 1, "evaluation.l
 
 
 def _toolbox(tmp_path, tiny_model):
-    from agent.goal import parse_goal
+    from tunepilot.agent.goal import parse_goal
 
     req = parse_goal("tool calls", model=tiny_model, overrides=QUICK)
     return Toolbox(tmp_path / "run", req, Journal(tmp_path / "run"), actor="planner:llm")

@@ -8,7 +8,7 @@ from contextlib import closing
 
 import pytest
 
-from memory.store import SCHEMA_VERSION, Memory, detect_hardware, hardware_key
+from tunepilot.memory.store import SCHEMA_VERSION, Memory, detect_hardware, hardware_key
 from tunepilot.config import TrainingConfig
 
 MODEL = "smollm2-135m-instruct"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import _smollm2_dir
-from tools.modelfile import (
+from tunepilot.tools.modelfile import (
     Wrappers,
     embedded_template,
     load_golden,
@@ -41,7 +41,7 @@ def smollm2():
     chat template embedded in its real GGUF (read once: GGUFReader takes ~5 s on its 49k-token vocab)."""
     from transformers import AutoTokenizer
 
-    from tools.train import training_template
+    from tunepilot.tools.train import training_template
 
     tok = AutoTokenizer.from_pretrained(_smollm2_dir(), gguf_file=GGUF)
     template = training_template(tok) or tok.chat_template

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from tools.packed_attention import NAME, _bounds, attn_implementation
+from tunepilot.tools.packed_attention import NAME, _bounds, attn_implementation
 
 
 def _packed_row(lengths, vocab, seed=0):
@@ -71,7 +71,7 @@ def test_unpacked_input_falls_back_to_sdpa(tiny_model, batch):
 def test_trl_padding_free_batches_take_the_packed_path(tiny_model, monkeypatch):
     """What TRL's padding-free collator sends (two packed rows flattened into one) reaches the
     per-conversation path in every layer, with the right boundaries."""
-    import tools.packed_attention as pa
+    import tunepilot.tools.packed_attention as pa
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
     seen = []
@@ -88,7 +88,7 @@ def test_trl_padding_free_batches_take_the_packed_path(tiny_model, monkeypatch):
 def test_bf16_cpu_rows_take_the_eager_path_with_sdpa_numerics():
     """In bf16 on CPU each conversation runs as plain matmul attention (fp32 softmax); it must agree
     with causal SDPA in value and gradient to bf16 precision, GQA included."""
-    from tools.packed_attention import _causal_eager, _eager_ok
+    from tunepilot.tools.packed_attention import _causal_eager, _eager_ok
 
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(1, h, 45, 16, generator=g, dtype=torch.bfloat16).requires_grad_() for h in (6, 2, 2))

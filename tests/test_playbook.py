@@ -1,6 +1,6 @@
 """The iterate playbook is data: walk it."""
 
-from agent.playbook import next_step, rules
+from tunepilot.agent.playbook import next_step, rules
 from tunepilot.config import TrainingConfig
 
 CFG = TrainingConfig(epochs=1.0, rank=8, targets="attn", learning_rate=1e-3)

@@ -60,7 +60,7 @@ def test_matmul_probe_measures_both_dtypes():
 @pytest.mark.parametrize("asked, want", [("auto", "fp32"), ("bf16", "bf16")])
 def test_training_runs_in_the_chosen_dtype(cpu_kind, tiny_model, tiny_data, tmp_path, asked, want):
     """No native bf16: auto trains in fp32 (weights loaded as fp32 in the child); --precision bf16 is honoured."""
-    from tools.train import TrainSpec, train
+    from tunepilot.tools.train import TrainSpec, train
 
     cpu_kind("AVX2", False)
     r = train(TrainSpec(data=tiny_data, out=tmp_path / "t", model=tiny_model, max_steps=1, eval_steps=100,
@@ -73,13 +73,13 @@ def test_training_runs_in_the_chosen_dtype(cpu_kind, tiny_model, tiny_data, tmp_
 
 
 def test_evaluation_generates_in_fp32_without_native_bf16(cpu_kind, tiny_model, tiny_data):
-    from tools.evaluate import EvalSpec, evaluate
+    from tunepilot.tools.evaluate import EvalSpec, evaluate
 
     cpu_kind("AVX2", False)
     rep = evaluate(EvalSpec(data=tiny_data, model=tiny_model, limit=2, latency_probe=0, general_probe=False,
                             max_new_tokens=8))
     assert rep["precision"].startswith("fp32: this CPU has no native bf16 (AVX2)")
-    from tools.evaluate import Generator
+    from tunepilot.tools.evaluate import Generator
 
     assert Generator(tiny_model).model.dtype == torch.float32
     assert Generator(tiny_model, precision="bf16").model.dtype == torch.bfloat16
@@ -88,7 +88,7 @@ def test_evaluation_generates_in_fp32_without_native_bf16(cpu_kind, tiny_model, 
 def test_merge_happens_in_fp32_without_native_bf16(cpu_kind, tiny_model, tmp_path):
     from safetensors import safe_open
 
-    from tools.export import ExportSpec, merge
+    from tunepilot.tools.export import ExportSpec, merge
 
     cpu_kind("AVX2", False)
     dest, _, prec = merge(ExportSpec(model=tiny_model, out=tmp_path), tmp_path / "merged")

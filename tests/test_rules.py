@@ -4,9 +4,9 @@ changes is a field of the one training config, and the engine treats both tables
 import pytest
 from pydantic import ValidationError
 
-from agent.playbook import rules as playbook_rules
-from tools.diagnose import _faults
-from tools.signals import training_signals
+from tunepilot.agent.playbook import rules as playbook_rules
+from tunepilot.tools.diagnose import _faults
+from tunepilot.tools.signals import training_signals
 from tunepilot.config import TrainingConfig
 from tunepilot.rules import EXTRA_FIELDS, apply_rule, next_step
 

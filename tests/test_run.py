@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from agent import run as runs
-from agent.schemas import validate_file
+from tunepilot.agent import run as runs
+from tunepilot.agent.schemas import validate_file
 from tunepilot import TunepilotError
 
 # export (merge, GGUF, ladder, llama.cpp) is exercised by the deploy test and tests/test_export.py only
@@ -36,7 +36,7 @@ def test_run_reaches_deploy_then_approve(tiny_model):
     assert [e["seq"] for e in _events(folder)] == list(range(1, len(kinds) + 1))
     dec = next(e for e in _events(folder) if e["kind"] == "decision")
     assert dec["decision"] == "deploy" and "success" in dec["rationale"]
-    from tools.llamacpp import LLAMA_CPP_PYTHON, binding_version
+    from tunepilot.tools.llamacpp import LLAMA_CPP_PYTHON, binding_version
     exported = binding_version() == LLAMA_CPP_PYTHON
     if exported:  # the decision is judged on the exported GGUF in llama.cpp (seed 004's ladder, from Q4_K_M)
         ex = next(e for e in _events(folder) if e.get("tool") == "export" and e["kind"] == "tool")
@@ -76,7 +76,7 @@ def test_run_reaches_deploy_then_approve(tiny_model):
     with pytest.raises(TunepilotError, match="already approved"):
         runs.approve("t-deploy")
     # the memory store learned from it
-    from memory.store import Memory
+    from tunepilot.memory.store import Memory
     assert Memory().history()[0]["run_id"] == "t-deploy"
 
 
@@ -117,9 +117,9 @@ def test_cli_run_json_and_show(tiny_model, tmp_path):
 
 def _toolbox(folder, request):
     """A toolbox on a journal whose request event holds `request` (what a run's first steps write)."""
-    from agent.journal import Journal
-    from agent.state import RunState
-    from agent.toolbox import Toolbox
+    from tunepilot.agent.journal import Journal
+    from tunepilot.agent.state import RunState
+    from tunepilot.agent.toolbox import Toolbox
 
     j = Journal(folder)
     j.log("user", "goal", input={"goal": request.goal})
@@ -130,8 +130,8 @@ def _toolbox(folder, request):
 def test_every_tool_checks_the_budget_before_it_starts(tmp_path):
     """Not only training: data generation, evaluation and export are refused once the wall-time budget
     is spent, and an evaluation that took longer than what is left is not started again."""
-    from agent.records import BudgetExceeded, DataArgs, DataSummary, EvalArgs, EvalSummary, ExportArgs, TrainSummary
-    from agent.schemas import Request
+    from tunepilot.agent.records import BudgetExceeded, DataArgs, DataSummary, EvalArgs, EvalSummary, ExportArgs, TrainSummary
+    from tunepilot.agent.schemas import Request
 
     tb = _toolbox(tmp_path / "run", Request(goal="g", budget={"max_wall_s": 600}))
     tb.t0 -= 601  # the budget is spent
@@ -157,8 +157,8 @@ def test_every_tool_checks_the_budget_before_it_starts(tmp_path):
 
 
 def test_a_reject_from_another_terminal_stops_the_run_before_its_next_tool(tmp_path):
-    from agent.records import DataArgs, Rejected
-    from agent.schemas import Request
+    from tunepilot.agent.records import DataArgs, Rejected
+    from tunepilot.agent.schemas import Request
 
     tb = _toolbox(tmp_path / "run", Request(goal="g"))
     runs.reject("run", "wrong goal", who="carol", runs=tmp_path)  # a second process would do the same

@@ -5,13 +5,13 @@ import json
 import jsonschema
 import pytest
 
-from agent.schemas import MODELS, SCHEMA_DIR, Request, schema_of
+from tunepilot.agent.schemas import MODELS, SCHEMA_DIR, Request, schema_of
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_schema_files_in_sync(name):
     committed = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text())
-    assert committed == schema_of(name), f"regenerate: python -m agent.schemas --write ({name})"
+    assert committed == schema_of(name), f"regenerate: python -m tunepilot.agent.schemas --write ({name})"
 
 
 def test_request_schema_validates_and_rejects():

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from openai_stub import send_completion
 
-from tools.dataset import DatasetSpec, generate_dataset
+from tunepilot.tools.dataset import DatasetSpec, generate_dataset
 from tunepilot import TunepilotError
 
 FILL = {"path": "README.md", "directory": ".", "query": "TODO", "symbol": "nothing_here", "code": "print(6 * 7)",

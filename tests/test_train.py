@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from tools.train import TrainSpec, loss_mask_audit, train
+from tunepilot.tools.train import TrainSpec, loss_mask_audit, train
 from tunepilot import TunepilotError
 
 
@@ -73,7 +73,7 @@ def test_child_crash_is_reported_not_raised_through(tiny_model, tiny_data, tmp_p
     """Corrupt weights crash the training child for real; the caller gets a report, not a dead process."""
     import shutil
 
-    from tools.train import TrainFailed
+    from tunepilot.tools.train import TrainFailed
 
     broken = tmp_path / "broken-model"
     shutil.copytree(tiny_model, broken)

@@ -2,7 +2,7 @@
 
 Usage:
 
-    from tools.bfcl import load_suite, score_bfcl
+    from tunepilot.tools.bfcl import load_suite, score_bfcl
     from tunepilot.chat import parse_tool_calls
 
     for item in load_suite("simple_python", limit=50):   # records in our format (tunepilot.chat)

@@ -2,10 +2,10 @@
 segfault in a model runtime cannot take the agent down; the child's peak memory is its own)
 without going through the CLI or parsing dict shapes.
 
-    from tools.child import call
-    result = call("tools.evaluate:evaluate", EvalSpec(...), EvalResult, out=folder / "eval.json")
+    from tunepilot.tools.child import call
+    result = call("tunepilot.tools.evaluate:evaluate", EvalSpec(...), EvalResult, out=folder / "eval.json")
 
-The child (`python -m tools.child MODULE:FUNCTION SPEC.json RESULT.json`) validates the spec
+The child (`python -m tunepilot.tools.child MODULE:FUNCTION SPEC.json RESULT.json`) validates the spec
 against the function's annotated type, calls it, and writes the returned model atomically; the
 parent validates the file as `result_type`. A failure raises ToolFailed with the child's last
 error line and the path of its full log.
@@ -39,7 +39,7 @@ def _resolve(target: str):
 
 def call(target: str, spec: BaseModel, result_type: type[T], *, out: Path, timeout: float | None = None) -> T:
     """Run `target(spec)` in a child Python; its result is written to `out` and returned typed."""
-    from tools.signals import last_error
+    from tunepilot.tools.signals import last_error
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +48,7 @@ def call(target: str, spec: BaseModel, result_type: type[T], *, out: Path, timeo
     out.unlink(missing_ok=True)
     with open(log_file, "wb") as log:
         try:
-            p = subprocess.run([sys.executable, "-m", __spec__.name if __spec__ else "tools.child", target,
+            p = subprocess.run([sys.executable, "-m", __spec__.name if __spec__ else "tunepilot.tools.child", target,
                                 str(spec_file), str(out)], stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
         except subprocess.TimeoutExpired as e:

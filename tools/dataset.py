@@ -19,10 +19,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tools.data import teachers
-from tools.data.io import split_by_role, write_splits
-from tools.data.sandbox import Sandbox
-from tools.data.validate import ContaminationGuard, Deduper, call_errors, count_by, stats, token_length
+from tunepilot.tools.data import teachers
+from tunepilot.tools.data.io import split_by_role, write_splits
+from tunepilot.tools.data.sandbox import Sandbox
+from tunepilot.tools.data.validate import ContaminationGuard, Deduper, call_errors, count_by, stats, token_length
 from tunepilot import TunepilotError
 
 ROLE_MIX = {"coder": 0.58, "tester": 0.26, "researcher": 0.09, "coordinator": 0.07}  # seed 004's task split
@@ -135,7 +135,7 @@ def _check(record: dict, dedup: Deduper, guard: ContaminationGuard) -> str | Non
 
 def import_dataset(path: Path, fmt: str, out: Path, seed: int = 0) -> DatasetCard:
     """Convert a user's alpaca/sharegpt/openai/chatml file into our format and split it 80/10/10."""
-    from tools.data.importers import import_file
+    from tunepilot.tools.data.importers import import_file
 
     records = import_file(path, fmt)  # raises file:line: reason before anything is written
     for r in records:

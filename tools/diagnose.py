@@ -1,6 +1,6 @@
 """Diagnose a failed or unhealthy training run and name the next fix from the fallback ladder.
 
-    from tools.diagnose import Failure, diagnose, next_fix
+    from tunepilot.tools.diagnose import Failure, diagnose, next_fix
     d = diagnose(Failure(returncode=-9, log_tail=[...], metrics=[...]))
     d.fault, d.evidence            # "cpu_oom", "child killed by SIGKILL (exit -9) ..."
     fix = next_fix(d, spec.config, tried={"halve_batch": 1}, capabilities={"cuda"})  # a tunepilot.rules.Step
@@ -21,7 +21,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel
 
-from tools.signals import last_error, read_metrics, training_signals
+from tunepilot.tools.signals import last_error, read_metrics, training_signals
 from tunepilot.config import TrainingConfig
 from tunepilot.rules import Step, next_step
 
@@ -98,7 +98,7 @@ def train_with_recovery(spec, progress=None, log=None, max_fixes: int = 6, p95_t
 
     import torch
 
-    from tools.train import TrainFailed, train
+    from tunepilot.tools.train import TrainFailed, train
 
     log = log or (lambda kind, **kw: None)
     tried: dict[str, int] = {}

@@ -1,6 +1,6 @@
 """The base model's evaluation, computed once per (model, data, settings, machine) and reused.
 
-    from tools.eval_cache import base_key, load_base, save_base
+    from tunepilot.tools.eval_cache import base_key, load_base, save_base
     key = base_key(model_path, items, val, spec, precision="fp32")
     report = load_base(key)          # an EvalReport dict, or None
     save_base(key, report)           # <TUNEPILOT_HOME>/cache/eval-base/<key>.json, atomic
@@ -25,7 +25,7 @@ from tunepilot.paths import home
 
 _SETTINGS = ("suite", "split", "limit", "batch_size", "max_new_tokens", "latency_probe", "general_probe",
              "constrained")
-_CODE = ("tools/evaluate.py", "tools/constrained.py", "tools/bfcl.py", "tunepilot/chat.py", "tools/data/general_probe.jsonl")
+_CODE = ("tools/evaluate.py", "tools/constrained.py", "tools/bfcl.py", "chat.py", "tools/data/general_probe.jsonl")
 
 
 def cache_dir() -> Path:
@@ -42,7 +42,7 @@ def _model_identity(model_path: str) -> dict:
 
 
 def _code_hash() -> str:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).parent.parent  # the tunepilot package
     h = hashlib.sha256()
     for rel in _CODE:
         f = root / rel

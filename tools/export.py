@@ -54,7 +54,7 @@ class ExportSpec(BaseModel):
     @field_validator("quants")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
-        from tools.llamacpp import QUANTS
+        from tunepilot.tools.llamacpp import QUANTS
 
         bad = [q for q in v if q.lower() not in QUANTS or q.lower() == "f16"]
         if bad:
@@ -77,8 +77,8 @@ class ExportReport(BaseModel):
 
 
 def export(spec: ExportSpec, log: Callable[[str], None] = lambda msg: None) -> ExportReport:
-    from tools import llamacpp
-    from tools.modelfile import (
+    from tunepilot.tools import llamacpp
+    from tunepilot.tools.modelfile import (
         embedded_template,
         load_golden,
         modelfile_template,
@@ -196,7 +196,7 @@ def merge(spec: ExportSpec, dest: Path):
 
 def _training_render(tok) -> Callable[[list[dict], bool], str]:
     """Render exactly as training did (tools.train.training_template, else the model's own)."""
-    from tools.train import training_template
+    from tunepilot.tools.train import training_template
 
     template = training_template(tok) or tok.chat_template
 
@@ -209,10 +209,10 @@ def _training_render(tok) -> Callable[[list[dict], bool], str]:
 
 def _verify(source: dict, data: Path, n: int, out: Path) -> dict:
     """The evaluator in its own process (tools/child.py): the numbers (and peak memory) are that model's alone."""
-    from tools.child import call
-    from tools.evaluate import EvalResult, EvalSpec
+    from tunepilot.tools.child import call
+    from tunepilot.tools.evaluate import EvalResult, EvalSpec
 
-    rep = call("tools.evaluate:evaluate", EvalSpec(**source, data=data, limit=n, general_probe=False), EvalResult,
+    rep = call("tunepilot.tools.evaluate:evaluate", EvalSpec(**source, data=data, limit=n, general_probe=False), EvalResult,
                out=out)
     keys = ("success_rate", "tool_call_accuracy", "tag_wellformed_rate", "failures", "latency_s", "tokens_per_s",
             "peak_rss_mb", "model_memory_mb", "n", "runtime", "per_role")

@@ -1,6 +1,6 @@
 """llama.cpp, pinned: its own converters and quantizer, a generator for evaluation, and `doctor`.
 
-    python -m tools.llamacpp --install     # what scripts/bootstrap.sh runs: build + converters
+    python -m tunepilot.tools.llamacpp --install     # what scripts/bootstrap.sh runs: build + converters
     tunepilot doctor                       # versions, converters, a smoke conversion of a tiny model
 
 One version of llama.cpp for everything: `llama-cpp-python==LLAMA_CPP_PYTHON` vendors it. Its sdist
@@ -190,7 +190,7 @@ class LlamaCppGenerator:
 
         import psutil
 
-        from tools.modelfile import embedded_template
+        from tunepilot.tools.modelfile import embedded_template
 
         self.path = Path(gguf)
         self._proc = psutil.Process()
@@ -213,7 +213,7 @@ class LlamaCppGenerator:
         import llama_cpp
         from llguidance.llamacpp import lltokenizer_from_vocab
 
-        from tools.constrained import Constraint
+        from tunepilot.tools.constrained import Constraint
 
         if self._lltok is None:
             end = self.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
@@ -225,7 +225,7 @@ class LlamaCppGenerator:
         return llama_cpp.LogitsProcessorList([Constraint(self._lltok, [record["tools"]]).llama_cpp()])
 
     def prompt(self, record: dict) -> str:
-        from tools.modelfile import render_jinja
+        from tunepilot.tools.modelfile import render_jinja
         from tunepilot.chat import render_messages
 
         return render_jinja(self.template, render_messages(record), add_generation_prompt=True,

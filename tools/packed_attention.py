@@ -13,7 +13,7 @@ linear layers): attention forward+backward 72 -> 41 ms per layer; the whole trai
 In bf16 on CPU each conversation then runs as plain matmul attention (fp32 softmax), which beats
 CPU SDPA's kernel at these sizes: a bf16+autocast step 2.93 -> 2.63 s.
 
-    from tools.packed_attention import attn_implementation
+    from tunepilot.tools.packed_attention import attn_implementation
     AutoModelForCausalLM.from_pretrained(path, attn_implementation=attn_implementation(packing=True))
 """
 

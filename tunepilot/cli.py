@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args, console) -> dict:
     if args.cmd == "data" and args.data_cmd == "generate":
-        from tools.dataset import DatasetSpec, generate_dataset
+        from tunepilot.tools.dataset import DatasetSpec, generate_dataset
 
         spec = DatasetSpec(**_spec_args(args, ("cmd", "data_cmd", "json")))
         with console.progress("generating", spec.n) as bar:
@@ -195,14 +195,14 @@ def _run(args, console) -> dict:
         console.dataset(card)
         return card.model_dump(mode="json")
     if args.cmd == "data":
-        from tools.dataset import import_dataset
+        from tunepilot.tools.dataset import import_dataset
 
         card = import_dataset(args.file, args.format, args.out)
         console.dataset(card)
         return card.model_dump(mode="json")
     if args.cmd == "train":
-        from tools.diagnose import train_with_recovery
-        from tools.train import TrainSpec, train
+        from tunepilot.tools.diagnose import train_with_recovery
+        from tunepilot.tools.train import TrainSpec, train
 
         spec = TrainSpec(**_spec_args(args, ("cmd", "json", "recover")))
         with console.training() as on_event:
@@ -213,7 +213,7 @@ def _run(args, console) -> dict:
         console.trained(result)
         return result.model_dump(mode="json") | {"fixes": fixes}
     if args.cmd == "eval":
-        from tools.evaluate import EvalSpec, evaluate
+        from tunepilot.tools.evaluate import EvalSpec, evaluate
 
         spec = EvalSpec(**_spec_args(args, ("cmd", "json", "out")))
         with console.spinner(f"evaluating {spec.suite or spec.data}"):
@@ -224,7 +224,7 @@ def _run(args, console) -> dict:
         console.evaluated(report)
         return report.model_dump(mode="json", exclude={"items": True, "base": {"items"}})
     if args.cmd == "export":
-        from tools.export import ExportSpec, export
+        from tunepilot.tools.export import ExportSpec, export
 
         spec = ExportSpec(**_spec_args(args, ("cmd", "json")))
         with console.spinner("exporting") as status:
@@ -232,8 +232,8 @@ def _run(args, console) -> dict:
         console.exported(report)
         return report.model_dump(mode="json")
     if args.cmd == "doctor":
-        from memory.store import Memory
-        from tools.llamacpp import doctor
+        from tunepilot.memory.store import Memory
+        from tunepilot.tools.llamacpp import doctor
         from tunepilot.precision import machine_report
 
         with console.spinner("measuring this machine (matmul probe, fp32 and bf16)"):
@@ -250,7 +250,7 @@ def _run(args, console) -> dict:
 
 
 def _agent(args, console) -> dict:
-    from agent import run as runs
+    from tunepilot.agent import run as runs
 
     if args.cmd == "run":
         overrides = {k: v for k, v in (("budget.max_iterations", args.max_iterations),
@@ -282,8 +282,8 @@ def _agent(args, console) -> dict:
         console.runs(rows)
         return {"runs": rows}
     if args.cmd == "show":
-        from agent.journal import Journal
-        from agent.render import journal_markdown
+        from tunepilot.agent.journal import Journal
+        from tunepilot.agent.render import journal_markdown
 
         folder, dec = runs.load(args.run_id, args.runs_dir)
         events = Journal.read(folder)  # unreadable lines are skipped here (the next driver moves them aside)

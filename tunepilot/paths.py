@@ -11,9 +11,11 @@ def home() -> Path:
     return Path(os.environ.get("TUNEPILOT_HOME", Path.home() / ".cache" / "tunepilot"))
 
 
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]
+def package_dir() -> Path:
+    """The installed package: prompts/, schemas/ and the tools' YAML and JSONL data ship inside it
+    (in the repository these are links to the top-level folders)."""
+    return Path(__file__).parent
 
 
 def prompts_dir() -> Path:
-    return repo_root() / "prompts"
+    return package_dir() / "prompts"

@@ -11,7 +11,7 @@ import json
 import random
 from pathlib import Path
 
-from tools.data.sandbox import CATALOG, Sandbox, schema
+from tunepilot.tools.data.sandbox import CATALOG, Sandbox, schema
 
 
 class Trajectory:

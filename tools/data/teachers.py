@@ -14,10 +14,10 @@ import json
 import os
 import random
 
-from tools.data import apis
-from tools.data.sandbox import CATALOG, Sandbox, schema
-from tools.data.tasks import ROLE_TASKS, Trajectory, ask_record, no_tool_record
-from tools.data.validate import call_errors
+from tunepilot.tools.data import apis
+from tunepilot.tools.data.sandbox import CATALOG, Sandbox, schema
+from tunepilot.tools.data.tasks import ROLE_TASKS, Trajectory, ask_record, no_tool_record
+from tunepilot.tools.data.validate import call_errors
 from tunepilot import TunepilotError
 from tunepilot.chat import parse_tool_calls
 
@@ -103,7 +103,7 @@ class SelfTeacher:
     """The base model proposes the first call; kept only if it parses, validates and runs."""
 
     def __init__(self, model: str):
-        from tools.evaluate import Generator
+        from tunepilot.tools.evaluate import Generator
 
         self.gen = Generator(model)
         self.template = TemplateTeacher()

@@ -95,7 +95,7 @@ class ContaminationGuard:
     def __init__(self):
         self.texts: set[str] = set()
         try:
-            from tools.bfcl import CATEGORIES, bfcl_texts
+            from tunepilot.tools.bfcl import CATEGORIES, bfcl_texts
         except ImportError:
             return
         for cat in CATEGORIES:
