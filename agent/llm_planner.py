@@ -136,7 +136,7 @@ class LLMPlanner:
             tb.actor = "planner:playbook(fallback)"
             return self.fallback.run(tb)
         verdict = result.output
-        final = tb.decisions[-1] if tb.decisions and len(tb.decisions) >= tb.iteration else None
+        final = tb.state.decided
         if final is None:
             tb.journal.log(tb.actor, "note", rationale="the LLM finished without a decision on the latest "
                            "iteration; the criteria decide")

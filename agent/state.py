@@ -39,8 +39,9 @@ class RunState(BaseModel):
     request: Request | None = None
     config: TrainingConfig | None = None  # the current training config: the request's, then each change
     n_examples: int | None = None
+    data_due: bool = False  # a playbook step asked for more data, not generated yet
     data: DataSummary | None = None
-    iteration: int = 0  # the latest iteration whose training started
+    iteration: int = 0  # the latest iteration whose training finished (a cut-off one is redone in its folder)
     trained: TrainSummary | None = None
     evaluated: EvalSummary | None = None
     exported: ExportSummary | None = None
@@ -50,6 +51,7 @@ class RunState(BaseModel):
     eval_s: list[float] = []
     export_s: list[float] = []
     used_rules: dict[str, int] = {}  # playbook rules applied so far
+    iterated: bool = False  # a playbook step was taken after the latest decision (the next training is due)
     finished: str | None = None  # the action of the last `finished` event
     approval: Approval | None = None
     rejection: Rejection | None = None
@@ -86,6 +88,12 @@ class RunState(BaseModel):
         return self.decisions[-1] if self.decisions else None
 
     @property
+    def decided(self) -> Decision | None:
+        """The latest decision when it judged the latest trained iteration (else one is still due)."""
+        rec = self.decision_record
+        return self.decisions[-1] if rec is not None and rec.iteration == self.iteration and self.iteration else None
+
+    @property
     def decision_record(self) -> DecisionOutput | None:
         return self.decision_records[-1] if self.decision_records else None
 
@@ -108,13 +116,13 @@ class RunState(BaseModel):
             self.config = self.request.training_config.resolved()
             self.n_examples = self.request.dataset.n_examples
         elif kind == "tool_start" and tool == "train":
-            self.iteration = inp["iteration"]
             self.config = TrainingConfig.model_validate(inp["config"])
         elif kind == "tool":
             self.tools_done.append(tool)
             if tool == "generate_data":
                 self.data = DataSummary.model_validate(out)
                 self.n_examples = sum(self.data.splits.values())
+                self.data_due = False
             elif tool == "train":
                 self.trained = TrainSummary.model_validate(out)
                 self.iteration = self.trained.iteration
@@ -132,16 +140,21 @@ class RunState(BaseModel):
         elif kind == "decision":
             rec = DecisionOutput.model_validate(out)
             self.decision_records.append(rec)
+            self.iterated = False
             self.decisions.append(Decision(action=e["decision"], reasons=rec.reasons, failing=rec.failing,
                                            metrics=rec.metrics, criteria=self.request.criteria,
                                            next_step=out.get("next_step")))
         elif kind == "iterate":
             self.used_rules[inp["rule"]] = self.used_rules.get(inp["rule"], 0) + 1
+            self.iterated = True
             update = {k: v["to"] for k, v in out.items() if k in TrainingConfig.model_fields}
             if update and self.config is not None:
                 self.config = TrainingConfig.model_validate(self.config.model_dump() | update)
             if "dataset.n_examples" in out:
                 self.n_examples = out["dataset.n_examples"]["to"]
+                self.data_due = True
+        elif kind == "stop" and tool == "planner" and self.decisions and self.decisions[-1].action == "iterate":
+            self.decisions[-1] = self.decisions[-1].model_copy(update={"next_step": e["rationale"]})
         elif kind == "finished":
             self.finished = e["decision"]
         elif kind == "approval":

@@ -44,6 +44,15 @@ class Toolbox:
             journal.listeners.append(state.fold)
         self.t0 = time.monotonic() - state.elapsed_s  # the budget counts the time spent before an interruption
 
+    @classmethod
+    def for_request(cls, folder: Path, request: Request, actor: str = "planner:playbook", **kw) -> "Toolbox":
+        """A toolbox on a new run folder whose journal starts with this request (scripts, notebooks, tests):
+        the goal and request events a run's first steps write."""
+        journal = Journal(folder)
+        journal.log("user", "goal", input={"goal": request.goal})
+        journal.log("system", "request", output={"request": request.model_dump(mode="json")})
+        return cls(folder, journal, RunState.replay(journal.events, run_id=Path(folder).name), actor=actor, **kw)
+
     # --- the state, read-only views -----------------------------------------------------------
     request: Request = property(lambda self: self.state.request)
     config: TrainingConfig = property(lambda self: self.state.config)
@@ -380,8 +389,8 @@ def _script(tb: Toolbox, spec, it: int) -> str:
                  f"--learning-rate {float(spec.learning_rate)} --rank {int(spec.rank)} --targets {q(spec.targets)} "
                  f"--max-length {int(spec.max_length)}" + (f" --batch-size {int(spec.batch_size)}" if spec.batch_size else "")
                  + (" --gradient-checkpointing" if spec.gradient_checkpointing else ""))
-    lines.append(f"# which runs: accelerate launch --num_processes {int(spec.num_processes)} -m tunepilot.tools.train "
-                 f"--config {q(str(spec.out))}/training_config.json")
+    launch = f"accelerate launch --num_processes {int(spec.num_processes)}" if spec.num_processes > 1 else "python"
+    lines.append(f"# which runs: {launch} -m tunepilot.tools.train_child --config {q(str(spec.out))}/training_config.json")
     limit = tb.request.evaluation.limit
     lines.append(f"tunepilot eval --data {q(data)} --model {q(tb.request.base_model)} --adapter {q(str(spec.out))}/adapter "
                  + (f"--limit {int(limit)} " if limit else "") + f"--out {q(str(d))}/eval.json")

@@ -25,7 +25,7 @@ def test_smollm2_short_lora_beats_base(tmp_path):
     # a tool call is short: 96 new tokens decide every item; the probes are covered by test_evaluate
     report = _tp("eval", "--data", str(data), "--adapter", str(out / "adapter"), "--compare-base", "--limit", "20",
                  "--max-new-tokens", "96", "--latency-probe", "0", "--no-general-probe")
-    base, tuned = report["base"], report["tuned"]
+    base, tuned = report["base"], report  # the tuned model's report, the base's beside it
     assert tuned["n"] == base["n"] == 20
     assert tuned["success_rate"] > base["success_rate"], (base["failures"], tuned["failures"])
     assert tuned["tool_call_accuracy"] > base["tool_call_accuracy"]

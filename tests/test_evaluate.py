@@ -77,12 +77,13 @@ def test_cli_eval_compare_base_json(tiny_model, tiny_data, tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     out = json.loads(p.stdout)
     assert out["n"] == 4 and 0 <= out["success_rate"] <= 1
-    assert out["base"]["success_rate"] is not None and out["tuned"]["success_rate"] == out["success_rate"]
+    assert out["base"]["success_rate"] is not None and "tuned" not in out  # one shape: the tuned model's report on top
     assert out["latency_s"]["avg"] > 0 and out["latency_s"]["p95"] >= out["latency_s"]["p50"]
     assert out["latency_s"]["n"] == 4 and out["batch_latency_s"]["avg"] > 0  # probe: 4 single-request answers
     assert "mcnemar_p" in out["comparison"] and out["base"]["val_loss"] > 0
     full = json.loads((tmp_path / "report.json").read_text())
-    assert len(full["tuned"]["items"]) == 4 and all("output" in t for t in full["tuned"]["items"][0]["turns"])
+    assert len(full["items"]) == 4 and all("output" in t for t in full["items"][0]["turns"])
+    assert len(full["base"]["items"]) == 4 and "items" not in out and "items" not in out["base"]
 
 
 def test_cli_eval_bfcl_suite(tiny_model):
@@ -158,15 +159,15 @@ def test_base_evaluation_is_reused_until_model_data_or_settings_change(tiny_mode
     real = E.score_items
     monkeypatch.setattr(E, "score_items", lambda gen, items, sp: scored.append(sp) or real(gen, items, sp))
     first = E.evaluate(spec)
-    assert first["base"]["reused_from"] is None and len(scored) == 2  # base and tuned
+    assert first.base.reused_from is None and len(scored) == 2  # base and tuned
     second = E.evaluate(spec)
     assert len(scored) == 3  # only the tuned model was scored again
-    assert second["base"]["reused_from"] and Path(second["base"]["reused_from"]).exists()
-    assert second["base"]["items"] == first["base"]["items"] and second["base"]["latency_s"] == first["base"]["latency_s"]
-    assert second["comparison"]["mcnemar_p"] == first["comparison"]["mcnemar_p"]
+    assert second.base.reused_from and Path(second.base.reused_from).exists()
+    assert second.base.items == first.base.items and second.base.latency_s == first.base.latency_s
+    assert second.comparison["mcnemar_p"] == first.comparison["mcnemar_p"]
     for change in ({"max_new_tokens": 9}, {"limit": 2}, {"reuse_base": False}):
         again = E.evaluate(spec.model_copy(update=change))
-        assert again["base"]["reused_from"] is None, change
+        assert again.base.reused_from is None, change
     assert len(scored) == 3 + 3 * 2  # each change scored base and tuned
 
 

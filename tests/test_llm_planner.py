@@ -13,7 +13,6 @@ from pydantic_ai.messages import ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from tunepilot.agent import run as runs
-from tunepilot.agent.journal import Journal
 from tunepilot.agent.llm_planner import LLMPlanner
 from tunepilot.agent.toolbox import Toolbox
 
@@ -29,7 +28,7 @@ def _toolbox(tmp_path, tiny_model):
     from tunepilot.agent.goal import parse_goal
 
     req = parse_goal("tool calls", model=tiny_model, overrides=QUICK)
-    return Toolbox(tmp_path / "run", req, Journal(tmp_path / "run"), actor="planner:llm")
+    return Toolbox.for_request(tmp_path / "run", req, actor="planner:llm")
 
 
 def test_function_model_scripts_a_plan_with_a_retried_bad_call(tmp_path, tiny_model):
@@ -47,7 +46,7 @@ def test_function_model_scripts_a_plan_with_a_retried_bad_call(tmp_path, tiny_mo
 
     tb = _toolbox(tmp_path, tiny_model)
     decision = LLMPlanner(FunctionModel(plan)).run(tb)
-    assert decision.action == "deploy" and tb.iteration == 1 and tb.config["rank"] == 8
+    assert decision.action == "deploy" and tb.iteration == 1 and tb.config.rank == 8
     # the validation error went back to the model as a retried tool return, naming the field
     retried = [p for m in seen[2] for p in m.parts if getattr(p, "outcome", None) == "retried"]
     assert retried and retried[0].tool_name == "train" and "epochs" in str(retried[0].content)

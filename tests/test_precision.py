@@ -78,7 +78,7 @@ def test_evaluation_generates_in_fp32_without_native_bf16(cpu_kind, tiny_model, 
     cpu_kind("AVX2", False)
     rep = evaluate(EvalSpec(data=tiny_data, model=tiny_model, limit=2, latency_probe=0, general_probe=False,
                             max_new_tokens=8))
-    assert rep["precision"].startswith("fp32: this CPU has no native bf16 (AVX2)")
+    assert rep.precision.startswith("fp32: this CPU has no native bf16 (AVX2)")
     from tunepilot.tools.evaluate import Generator
 
     assert Generator(tiny_model).model.dtype == torch.float32

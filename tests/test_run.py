@@ -72,7 +72,10 @@ def test_run_reaches_deploy_then_approve(tiny_model):
         assert "Q4_K_M" in card and (bundle / "export_report.json").exists()
         sums = (bundle / "SHA256SUMS").read_text()
         assert "model-q4_k_m.gguf" in sums and "Modelfile" in sums
-    assert _events(folder)[-2]["kind"] == "approval" and _events(folder)[-2]["actor"] == "user:alice"
+    kinds = [e["kind"] for e in _events(folder)]
+    approval = next(e for e in _events(folder) if e["kind"] == "approval")
+    assert kinds[-1] == "deployed" and kinds.count("approval") == 1 and approval["actor"] == "user:alice"
+    assert approval["seq"] > next(e["seq"] for e in _events(folder) if e["kind"] == "finished")
     with pytest.raises(TunepilotError, match="already approved"):
         runs.approve("t-deploy")
     # the memory store learned from it
@@ -116,15 +119,9 @@ def test_cli_run_json_and_show(tiny_model, tmp_path):
 
 
 def _toolbox(folder, request):
-    """A toolbox on a journal whose request event holds `request` (what a run's first steps write)."""
-    from tunepilot.agent.journal import Journal
-    from tunepilot.agent.state import RunState
-    from tunepilot.agent.toolbox import Toolbox
+    from agent.toolbox import Toolbox
 
-    j = Journal(folder)
-    j.log("user", "goal", input={"goal": request.goal})
-    j.log("system", "request", output={"request": request.model_dump(mode="json")})
-    return Toolbox(folder, j, RunState.replay(j.events))
+    return Toolbox.for_request(folder, request)
 
 
 def test_every_tool_checks_the_budget_before_it_starts(tmp_path):

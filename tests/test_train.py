@@ -13,7 +13,7 @@ from tunepilot import TunepilotError
 def trained(tmp_path_factory, tiny_model, tiny_data):
     out = tmp_path_factory.mktemp("train") / "run"
     events = []
-    first = train(TrainSpec(data=tiny_data, out=out, model=tiny_model, max_steps=4, eval_steps=2, lr=3e-3,
+    first = train(TrainSpec(data=tiny_data, out=out, model=tiny_model, max_steps=4, eval_steps=2, learning_rate=3e-3,
                             max_length=512, logging_steps=1), progress=events.append)
     return out, first, events
 
@@ -95,4 +95,4 @@ def test_qlora_and_full_train(method, tiny_model, tiny_data, tmp_path):
         assert json.loads((r.adapter / "adapter_config.json").read_text())["r"] == 16
     else:
         assert r.adapter is None and (r.model_dir / "config.json").exists()
-        assert json.loads((tmp_path / method / "training_config.json").read_text())["lr"] == 2e-5
+        assert json.loads((tmp_path / method / "training_config.json").read_text())["learning_rate"] == 2e-5

@@ -24,6 +24,7 @@ from tunepilot.tools.data.io import split_by_role, write_splits
 from tunepilot.tools.data.sandbox import Sandbox
 from tunepilot.tools.data.validate import ContaminationGuard, Deduper, call_errors, count_by, stats, token_length
 from tunepilot import TunepilotError
+from tunepilot.models import DEFAULT_MODEL
 
 ROLE_MIX = {"coder": 0.58, "tester": 0.26, "researcher": 0.09, "coordinator": 0.07}  # seed 004's task split
 
@@ -42,7 +43,7 @@ class DatasetSpec(BaseModel):
     api_fraction: float = Field(0.5, ge=0, le=1)  # share of schema-diverse API examples: argument fidelity on unseen tools
     no_tool_fraction: float = Field(0.08, ge=0, le=1)  # answer directly, call nothing
     ask_fraction: float = Field(0.06, ge=0, le=1)  # a required argument is missing: ask for it
-    model: str = "smollm2-135m-instruct"  # --model: its tokenizer enforces max_tokens
+    model: str = DEFAULT_MODEL  # --model: its tokenizer enforces max_tokens
     max_tokens: int = Field(768, ge=64)  # records longer than this (rendered) are rejected
     near_dup_threshold: float = 0.9  # Jaccard of user-text 3-grams, same calls
     base_url: str | None = None  # --base-url: OpenAI-compatible endpoint for teacher=openai

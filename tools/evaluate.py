@@ -24,6 +24,7 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tunepilot import TunepilotError
+from tunepilot.models import DEFAULT_MODEL
 from tunepilot.tools.generator import Generator  # noqa: F401 (what tests and benchmarks import from here)
 from tunepilot.chat import assistant_turns, parse_tool_calls
 
@@ -35,7 +36,7 @@ class EvalSpec(BaseModel):
 
     data: Path | None = None  # --data: dataset folder (scores test.jsonl, val loss on val.jsonl)
     suite: str | None = None  # --suite: e.g. bfcl:simple_python
-    model: str = "smollm2-135m-instruct"  # --model
+    model: str = DEFAULT_MODEL  # --model
     adapter: Path | None = None  # --adapter: LoRA adapter folder to evaluate on top of --model
     gguf: Path | None = None  # --gguf: evaluate this GGUF in llama.cpp instead (an exported model)
     limit: int | None = Field(None, ge=1)  # --limit: first N items

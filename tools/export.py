@@ -24,6 +24,7 @@ from typing import Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tunepilot import TunepilotError
+from tunepilot.models import DEFAULT_MODEL
 
 LADDER = ["q4_k_m", "q5_k_m", "q8_0"]  # seed 004: start small, step up while quality drops too much
 
@@ -34,7 +35,7 @@ class ExportSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     adapter: Path | None = None  # --adapter: LoRA/QLoRA adapter; None exports --model as is
-    model: str = "smollm2-135m-instruct"  # --model: the adapter's base (embedded name, HF id or folder)
+    model: str = DEFAULT_MODEL  # --model: the adapter's base (embedded name, HF id or folder)
     out: Path  # --out: export folder
     quants: list[str] = ["q8_0", "q4_k_m"]  # --quant: levels to make and verify
     ladder: bool = False  # --ladder: q4_k_m -> q5_k_m -> q8_0, stop at the first within the margin

@@ -3,10 +3,11 @@
     tunepilot train --data data/agentic --out runs/adapters/a1 --max-steps 60
     tunepilot train --data data/agentic --out out/q1 --method qlora --rank 16 --targets attn+mlp
 
-The parent (`train`) audits the loss mask, writes `training_config.json`, then starts
-`accelerate launch -m tunepilot.tools.train --config ...` so an OOM or crash cannot take the caller down and
-multi-GPU uses the standard engine. The child (`recipe_main`) reads top to bottom:
-load tokenizer -> load model (bf16 / fp16 / nf4) -> attach LoRA -> build data -> train -> save.
+The parent (`train`) audits the loss mask, writes `training_config.json`, then starts the child
+(`tools/train_child.py`: `python -m tunepilot.tools.train_child --config ...`, or through `accelerate
+launch` with one process per GPU on several GPUs) so an OOM or crash cannot take the caller down.
+The child reads top to bottom: load tokenizer -> load model (bf16 / fp16 / nf4) -> attach LoRA ->
+build data -> train -> save.
 Outputs: `adapter/` (or `model/` for full), `metrics.jsonl`, `loss_mask_audit.json`, `result.json`,
 `checkpoints/` (resumable: optimizer, scheduler and RNG state).
 """
@@ -95,11 +96,12 @@ def train(spec: TrainSpec, progress=None) -> TrainResult:
                                                     "precision_chosen": precision.model_dump()}
     (out / "training_config.json").write_text(json.dumps(config, indent=2) + "\n")
     (out / "result.json").unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--dynamo_backend", "no",
-           "--mixed_precision", "no", "--num_processes", str(_processes(spec))]
-    if not _cuda():
-        cmd += ["--cpu"]
-    cmd += ["-m", "tunepilot.tools.train_child", "--config", str(out / "training_config.json")]
+    child_cmd = ["-m", "tunepilot.tools.train_child", "--config", str(out / "training_config.json")]
+    if _processes(spec) > 1:  # several GPUs: accelerate's launcher starts one process per GPU
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--dynamo_backend", "no",
+               "--mixed_precision", "no", "--num_processes", str(_processes(spec)), *child_cmd]
+    else:  # one process needs no launcher: it would cost a second Python start (torch, accelerate) and, on a
+        cmd = [sys.executable, *child_cmd]  # CPU without OMP_NUM_THREADS, pins one thread per physical core
     log = open(out / "train.log", "ab")
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
     if spec.memory_limit_gb:  # the cap counts address space: one 64 MB malloc arena per thread would

@@ -1,5 +1,5 @@
-"""The training child: what `tools/train.py` starts with `accelerate launch -m tunepilot.tools.train_child
---config training_config.json`. It reads top to bottom: load tokenizer -> load model (bf16 / fp16 /
+"""The training child: what `tools/train.py` starts as `python -m tunepilot.tools.train_child --config
+training_config.json` (through `accelerate launch`, one process per GPU, on several GPUs). It reads top to bottom: load tokenizer -> load model (bf16 / fp16 /
 nf4, as the parent chose) -> attach LoRA -> build data -> train (TRL SFT: packing, assistant-only
 loss) -> save; the callbacks write metrics.jsonl and stop at the first non-finite value.
 """

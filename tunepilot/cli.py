@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from tunepilot import TunepilotError
 from tunepilot.atomic import write_text
+from tunepilot.models import DEFAULT_MODEL
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--n", type=int, default=300)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--teacher", choices=["template", "openai", "self"], default="template")
-    g.add_argument("--model", default="smollm2-135m-instruct", help="tokenizer for the length cap; base model for --teacher self")
+    g.add_argument("--model", default=DEFAULT_MODEL, help="tokenizer for the length cap; base model for --teacher self")
     g.add_argument("--base-url", help="OpenAI-compatible endpoint for --teacher openai (key: OPENAI_API_KEY)")
     g.add_argument("--teacher-model", default="gpt-4o-mini")
     g.add_argument("--api-fraction", type=float, default=0.5)
@@ -48,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="LoRA / QLoRA / full fine-tuning")
     t.add_argument("--data", required=True, type=Path)
     t.add_argument("--out", required=True, type=Path)
-    t.add_argument("--model", default="smollm2-135m-instruct")
-    t.add_argument("--method", choices=["lora", "qlora", "full"], default="lora")
+    t.add_argument("--model", default=DEFAULT_MODEL)
+    t.add_argument("--method", choices=["lora", "qlora", "full"])
     steps = t.add_mutually_exclusive_group()
     steps.add_argument("--epochs", type=float)
     steps.add_argument("--max-steps", type=int)
@@ -78,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     src = e.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path)
     src.add_argument("--suite")
-    e.add_argument("--model", default="smollm2-135m-instruct")
+    e.add_argument("--model", default=DEFAULT_MODEL)
     e.add_argument("--adapter", type=Path)
     e.add_argument("--gguf", type=Path, help="score an exported GGUF in llama.cpp (tunepilot export)")
     e.add_argument("--limit", type=int)
@@ -100,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("export", help="merge, GGUF, quantize, template check, verify in llama.cpp, Modelfile")
     x.add_argument("--adapter", type=Path, help="LoRA/QLoRA adapter (omit to export --model as is)")
-    x.add_argument("--model", default="smollm2-135m-instruct")
+    x.add_argument("--model", default=DEFAULT_MODEL)
     x.add_argument("--out", required=True, type=Path)
     x.add_argument("--quant", dest="quants", type=lambda v: [q.strip() for q in v.split(",") if q.strip()],
                    help="comma-separated levels: q8_0,q4_k_m,q5_k_m (default q8_0,q4_k_m)")

@@ -1,0 +1,151 @@
+"""Schema-constrained tool calls at decode time (llguidance, the engine behind llama.cpp's and
+vLLM's structured output).
+
+The reply stays free text until the model itself writes `<tool_call>`. From there the call must be
+
+    {"name": "<one of the offered tools>", "arguments": <object valid under that tool's schema>}
+
+then `</tool_call>`: a tool that was not offered, an undeclared argument, a missing required one,
+a wrong type or a value outside an enum cannot be written, and properties come in declared order
+(the order `tunepilot.chat.render_messages` trains). Whether to call, which tool and which values
+stay the model's choice: constraint only removes malformed calls. `Constraint` works for
+transformers' `generate` (a logits processor) and for llama-cpp-python (`logits_processor`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+_JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": ", "lenient": True}
+
+
+def _lark_str(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _schema(params: dict | None) -> dict:
+    """The tool's parameters as the decoder's schema: an object, closed unless it says otherwise
+    (a tool accepts what it declares), written in `json.dumps` style like the training data."""
+    schema = dict(params or {"type": "object", "properties": {}})
+    schema.setdefault("type", "object")
+    schema.setdefault("additionalProperties", False)
+    schema["x-guidance"] = _JSON_STYLE
+    return schema
+
+
+def tool_call_grammar(tools: list[dict]) -> str | None:
+    """A lazy Lark grammar (llguidance dialect) for replies offering `tools` (OpenAI format);
+    None when no tools are offered."""
+    fns = [t.get("function", t) for t in tools or []]
+    if not fns:
+        return None
+    alts = [f"fn_{i}" for i in range(len(fns))]
+    open_call = _lark_str('{"name": ')
+    lines = [
+        "%llguidance {}",
+        "start: call* TEXT",
+        r"TEXT: /(.|\n)*/",
+        'call_trig[lazy]: TEXT "<tool_call>"',
+        f'call: call_trig "\\n"? {open_call} ({" | ".join(alts)}) "}}" "\\n"? "</tool_call>"',
+    ]
+    for alt, fn in zip(alts, fns):
+        head = json.dumps(fn["name"], ensure_ascii=False) + ', "arguments": '
+        lines.append(f"{alt}: {_lark_str(head)} %json {json.dumps(_schema(fn.get('parameters')), ensure_ascii=False)}")
+    return "\n".join(lines) + "\n"
+
+
+def hf_lltokenizer(hf_tok, n_vocab: int, eos: list[int]):
+    """llguidance's view of a Hugging Face fast tokenizer (about 0.5 s to build: keep it)."""
+    import llguidance.hf
+
+    return llguidance.hf.from_tokenizer(hf_tok, n_vocab=n_vocab, eos_token=list(eos))
+
+
+class Constraint:
+    """One matcher per batch row; a row without tools decodes unconstrained, and so does one whose
+    grammar fails to compile (with a warning in the log). A row's matcher stops at its EOS, so the
+    padding after it is never checked."""
+
+    def __init__(self, lltok, tool_lists: list[list[dict]]):
+        from llguidance import LLMatcher
+
+        self.matchers: list = []
+        for tools in tool_lists:
+            grammar = tool_call_grammar(tools)
+            m = None if grammar is None else LLMatcher(lltok, grammar, log_level=0)
+            if m is not None and m.is_error():  # a grammar that does not compile leaves the matcher in error
+                log.warning("tool-call grammar not used (%s)", m.get_error().splitlines()[0][:200])
+                m = None
+            self.matchers.append(m)
+        self._seen: int | None = None
+
+    def _live(self, i: int):
+        """Row i's matcher while it still constrains (not absent, stopped at EOS, or in error)."""
+        m = self.matchers[i]
+        return None if m is None or m.is_stopped() or m.is_error() else m
+
+    def _mask(self, i: int):
+        """Allowed next tokens of row i as a bool tensor, or None for no constraint."""
+        import numpy as np
+        import torch
+
+        m = self._live(i)
+        if m is None:
+            return None
+        bits = np.frombuffer(m.compute_bitmask(), dtype=np.uint8)
+        return torch.from_numpy(np.unpackbits(bits, bitorder="little").astype(bool))
+
+    def _consume(self, i: int, token: int) -> None:
+        m = self._live(i)
+        if m is not None and not m.consume_token(token):
+            log.warning("tool-call constraint: row %d left the grammar (%s)", i, m.get_error()[:200])
+
+    def __call__(self, input_ids, scores):
+        """transformers LogitsProcessor: (batch, seq) ids, (batch, vocab) scores."""
+        rows = list(range(scores.shape[0]))
+        if self._seen is not None:
+            self.consume_rows(input_ids[:, -1].tolist(), rows)
+        self._seen = input_ids.shape[1]
+        return self.mask_rows(scores, rows)
+
+    def mask_rows(self, scores, rows: list[int]):
+        """Mask (len(rows), vocab) scores in place: scores[j] belongs to matcher rows[j] (a decoder
+        that drops finished rows from its batch passes the rows still in it)."""
+        for j, i in enumerate(rows):
+            allowed = self._mask(i)
+            if allowed is not None:
+                v = min(scores.shape[1], allowed.shape[0])
+                row = scores[j]
+                row[:v].masked_fill_(~allowed[:v], float("-inf"))
+                row[v:] = float("-inf")
+        return scores
+
+    def consume_rows(self, tokens: list[int], rows: list[int]) -> None:
+        """Advance matcher rows[j] by tokens[j]."""
+        for i, t in zip(rows, tokens):
+            self._consume(i, t)
+
+    def llama_cpp(self):
+        """The same constraint (one row) as a llama-cpp-python `logits_processor`
+        (numpy ids and scores, called once per sampled token)."""
+        import numpy as np
+
+        state = {"n": None}
+
+        def process(input_ids, scores):
+            if state["n"] is not None and len(input_ids) > state["n"]:
+                self._consume(0, int(input_ids[-1]))
+            state["n"] = len(input_ids)
+            allowed = self._mask(0)
+            if allowed is not None:
+                a = allowed.numpy()
+                v = min(len(scores), len(a))
+                scores = scores.copy()
+                scores[:v][~a[:v]] = -np.inf
+                scores[v:] = -np.inf
+            return scores
+
+        return process

@@ -1,0 +1,288 @@
+"""Tool: LoRA / QLoRA / full fine-tuning with TRL's SFT trainer, in a child process.
+
+    tunepilot train --data data/agentic --out runs/adapters/a1 --max-steps 60
+    tunepilot train --data data/agentic --out out/q1 --method qlora --rank 16 --targets attn+mlp
+
+The parent (`train`) audits the loss mask, writes `training_config.json`, then starts the child
+(`tools/train_child.py`: `python -m tunepilot.tools.train_child --config ...`, or through `accelerate
+launch` with one process per GPU on several GPUs) so an OOM or crash cannot take the caller down.
+The child reads top to bottom: load tokenizer -> load model (bf16 / fp16 / nf4) -> attach LoRA ->
+build data -> train -> save.
+Outputs: `adapter/` (or `model/` for full), `metrics.jsonl`, `loss_mask_audit.json`, `result.json`,
+`checkpoints/` (resumable: optimizer, scheduler and RNG state).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+
+from tunepilot import TunepilotError
+from tunepilot.config import DEFAULT_LR, TrainingConfig
+from tunepilot.models import DEFAULT_MODEL
+
+TARGETS = {
+    "attn": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "attn+mlp": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+}
+
+
+class TrainSpec(TrainingConfig):
+    """One training run: the training config (tunepilot/config.py, every hyperparameter and its default)
+    plus where to read and write. Every field has a `tunepilot train` flag of the same name."""
+
+    data: Path  # --data: folder with train.jsonl and val.jsonl
+    out: Path  # --out: run folder (adapter, metrics, checkpoints)
+    model: str = DEFAULT_MODEL  # --model: embedded name, HF id or local folder
+    num_processes: int = Field(1, ge=1)  # --num-processes: GPUs for accelerate (1 on CPU)
+    trust_remote_code: bool = False  # --trust-remote-code: only for models you trust
+    resume: bool = True  # continue from the last checkpoint in out/checkpoints if present
+
+    @model_validator(mode="after")
+    def _default_lr(self):
+        if self.learning_rate is None:
+            self.learning_rate = DEFAULT_LR[self.method]  # a LoRA rate would wreck a full fine-tune
+        return self
+
+    @property
+    def config(self) -> TrainingConfig:
+        """The training config alone (what the memory store and the run state keep)."""
+        return TrainingConfig(**{k: getattr(self, k) for k in TrainingConfig.model_fields})
+
+
+class TrainResult(BaseModel):
+    out: Path
+    adapter: Path | None  # LoRA/QLoRA adapter folder (None for full fine-tuning)
+    model_dir: Path | None  # full fine-tuning output
+    steps: int
+    train_loss: float | None
+    eval_loss: float | None
+    best_eval_loss: float | None
+    tokens_per_s: float | None  # trained tokens (non-pad) per second of train() wall time, evaluations included
+    train_tokens_per_s: float | None = None  # the same over the training steps alone (evaluations and saves left out)
+    eval_save_s: float | None = None  # seconds of evaluation and checkpoint saving inside train()
+    peak_rss_mb: float
+    peak_vm_mb: float | None = None  # peak address space (the quantity --memory-limit-gb caps)
+    peak_vram_mb: float | None
+    wall_s: float
+    stopped_early: bool
+    resumed_from: str | None
+    precision: str | None = None  # the dtype trained in and why ("fp32: this CPU has no native bf16 (AVX2), ...")
+    model_dtype: str | None = None  # the base weights' dtype as the child loaded them ("torch.float32")
+
+
+def train(spec: TrainSpec, progress=None) -> TrainResult:
+    """Fine-tune a model on a dataset folder with LoRA, QLoRA or full fine-tuning; returns final
+    losses, throughput and memory. Runs in a child process; resumes from the last checkpoint."""
+    from tunepilot.models import resolve_model
+    from tunepilot.precision import choose_precision
+
+    if spec.deepspeed_offload or spec.mix_general:
+        raise TunepilotError("deepspeed_offload and mix_general are not wired yet (the fault ladder skips them: "
+                             "they need deepspeed and a general corpus)")
+    out = Path(spec.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = resolve_model(spec.model)
+    precision = choose_precision(spec.precision)  # decided here, once; the child uses what it is given
+    audit = loss_mask_audit(spec, model_path)
+    (out / "loss_mask_audit.json").write_text(json.dumps(audit, indent=2) + "\n")
+    config = json.loads(spec.model_dump_json()) | {"model_path": model_path,
+                                                    "precision_chosen": precision.model_dump()}
+    (out / "training_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (out / "result.json").unlink(missing_ok=True)
+    child_cmd = ["-m", "tunepilot.tools.train_child", "--config", str(out / "training_config.json")]
+    if _processes(spec) > 1:  # several GPUs: accelerate's launcher starts one process per GPU
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--dynamo_backend", "no",
+               "--mixed_precision", "no", "--num_processes", str(_processes(spec)), *child_cmd]
+    else:  # one process needs no launcher: it would cost a second Python start (torch, accelerate) and, on a
+        cmd = [sys.executable, *child_cmd]  # CPU without OMP_NUM_THREADS, pins one thread per physical core
+    log = open(out / "train.log", "ab")
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+    if spec.memory_limit_gb:  # the cap counts address space: one 64 MB malloc arena per thread would
+        env.setdefault("MALLOC_ARENA_MAX", "2")  # spend it on reservations, not on training
+    (out / "nonfinite.json").unlink(missing_ok=True)
+    _stop_stale(out / "train.pid")
+    # its own process group: the parent can stop the launcher and the trainer together, and a
+    # parent killed with -9 leaves a pid file the next attempt uses to stop the orphans
+    child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                             preexec_fn=_limit_memory(spec.memory_limit_gb), start_new_session=True)
+    (out / "train.pid").write_text(str(child.pid))
+    metrics = out / "metrics.jsonl"
+    seen = 0
+    _term_raises()
+    try:
+        while child.poll() is None:
+            time.sleep(0.5)
+            seen = _report(metrics, seen, progress)
+    except BaseException:
+        _killpg(child.pid)
+        raise
+    finally:
+        log.close()
+    _report(metrics, seen, progress)
+    _killpg(child.pid)  # nothing of this attempt outlives it
+    (out / "train.pid").unlink(missing_ok=True)
+    if child.returncode != 0 or not (out / "result.json").exists():
+        tail = (out / "train.log").read_text(errors="replace").strip().splitlines()[-40:]
+        raise TrainFailed(child.returncode, out / "train.log", tail)
+    return TrainResult(**json.loads((out / "result.json").read_text()))
+
+
+class TrainFailed(TunepilotError):
+    """The child died; `tail` holds the last log lines (diagnosis reads them)."""
+
+    def __init__(self, returncode: int, log: Path, tail: list[str], diagnosis: str | None = None,
+                 fault: str | None = None):
+        from tunepilot.tools.signals import last_error
+
+        self.returncode, self.log, self.tail, self.diagnosis, self.fault = returncode, log, tail, diagnosis, fault
+        last = last_error(tail)
+        why = f" — {diagnosis}" if diagnosis else ""
+        super().__init__(f"training failed (exit {returncode}): {last[:300]}{why} — full log: {log}")
+
+
+def _term_raises() -> None:
+    """SIGTERM (timeout, systemd, a scheduler) becomes an exception, so the parent stops the
+    trainer's process group on its way out instead of leaving it running."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        def term(signum, frame):
+            raise SystemExit(143)
+
+        signal.signal(signal.SIGTERM, term)
+
+
+def _killpg(pgid: int) -> None:
+    import signal
+
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop_stale(pidfile: Path) -> None:
+    """A previous attempt's trainer still running after its parent was killed: stop it first (two
+    trainers on one checkpoint folder would corrupt it)."""
+    if not pidfile.exists():
+        return
+    pgid = int(pidfile.read_text().strip() or 0)
+    cmdline = Path(f"/proc/{pgid}/cmdline")
+    leader_is_ours = not cmdline.exists() or b"tunepilot.tools.train" in cmdline.read_bytes()  # gone, or still the launcher
+    if pgid > 0 and leader_is_ours:
+        _killpg(pgid)
+        for _ in range(100):
+            if not cmdline.exists():
+                break
+            time.sleep(0.1)
+    pidfile.unlink(missing_ok=True)
+
+
+def _limit_memory(gb: float | None):
+    """A real cap on the child's address space: allocations beyond it fail in the allocator."""
+    if gb is None:
+        return None
+
+    def apply():
+        import resource
+
+        cap = int(gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    return apply
+
+
+def _report(metrics: Path, seen: int, progress) -> int:
+    if not metrics.exists():
+        return seen
+    lines = metrics.read_text().splitlines()
+    for line in lines[seen:]:
+        if progress and line.strip():
+            progress(json.loads(line))
+    return len(lines)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _processes(spec: TrainSpec) -> int:
+    if not _cuda():
+        return 1  # CPU: one process; torch uses the cores through its intra-op threads
+    import torch
+
+    return min(spec.num_processes, torch.cuda.device_count())
+
+
+# --- data rendering and the loss-mask audit (parent and child share these) ----------------------
+def training_template(tokenizer) -> str | None:
+    """A chat template with {% generation %} markers for TRL's assistant_only_loss, or None if
+    TRL can patch the model's own template itself."""
+    from trl.chat_template_utils import has_generation_markers
+
+    from tunepilot.paths import prompts_dir
+
+    tmpl = tokenizer.chat_template or ""
+    if has_generation_markers(tmpl):
+        return tmpl
+    if "<|im_start|>" in tmpl and "tools" not in tmpl:  # plain ChatML (SmolLM2): our marked copy
+        return (prompts_dir() / "chatml_training.jinja").read_text()
+    return None
+
+
+def conversations(records: list[dict], tokenizer) -> list[dict]:
+    from tunepilot.chat import native_tool_support, render_messages
+
+    native = native_tool_support(tokenizer.chat_template)
+    rows = []
+    for r in records:
+        row = {"messages": render_messages(r, native=native)}
+        if native and r.get("tools"):
+            row["tools"] = [t["function"] for t in r["tools"]]
+        rows.append(row)
+    return rows
+
+
+def loss_mask_audit(spec: TrainSpec, model_path: str) -> dict:
+    """Tokens trained vs masked, per agent role; fails on an example whose assistant tokens all
+    fall beyond max_length (it would train on nothing)."""
+    from tunepilot.tools.data.io import load_split
+    from tunepilot.models import load_tokenizer
+
+    tok = load_tokenizer(model_path, spec.trust_remote_code)
+    tmpl = training_template(tok)
+    if tmpl is None:
+        from trl.chat_template_utils import get_training_chat_template
+
+        tmpl = get_training_chat_template(tok)
+    records = load_split(spec.data, "train")
+    if not records:
+        raise TunepilotError(f"--data {spec.data}: train.jsonl is empty")
+    per_role: dict[str, dict[str, int]] = {}
+    for line, (rec, row) in enumerate(zip(records, conversations(records, tok)), 1):
+        enc = tok.apply_chat_template(row["messages"], tools=row.get("tools"), chat_template=tmpl, tokenize=True,
+                                      return_dict=True, return_assistant_tokens_mask=True)
+        mask = enc["assistant_masks"][: spec.max_length]
+        if sum(mask) == 0:
+            raise TunepilotError(f"{Path(spec.data) / 'train.jsonl'}:{line}: no assistant tokens within "
+                                 f"max_length={spec.max_length} (record {rec.get('id')}); raise --max-length or shorten it")
+        role = rec.get("meta", {}).get("agent_role", "unknown")
+        agg = per_role.setdefault(role, {"examples": 0, "trained": 0, "masked": 0, "truncated": 0})
+        agg["examples"] += 1
+        agg["trained"] += sum(mask)
+        agg["masked"] += len(mask) - sum(mask)
+        agg["truncated"] += len(enc["input_ids"]) - len(mask)
+    total_t = sum(a["trained"] for a in per_role.values())
+    total_m = sum(a["masked"] for a in per_role.values())
+    return {"per_role": per_role, "trained_tokens": total_t, "masked_tokens": total_m,
+            "trained_fraction": round(total_t / max(1, total_t + total_m), 4)}

@@ -1,0 +1,315 @@
+"""The training child: what `tools/train.py` starts as `python -m tunepilot.tools.train_child --config
+training_config.json` (through `accelerate launch`, one process per GPU, on several GPUs). It reads top to bottom: load tokenizer -> load model (bf16 / fp16 /
+nf4, as the parent chose) -> attach LoRA -> build data -> train (TRL SFT: packing, assistant-only
+loss) -> save; the callbacks write metrics.jsonl and stop at the first non-finite value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from tunepilot.tools.train import TARGETS, TrainResult, TrainSpec, conversations, training_template  # noqa: F401
+
+
+def recipe_main(config_path: str) -> None:
+    import resource
+
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, EarlyStoppingCallback, set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    from tunepilot.tools.data.io import load_split
+    from tunepilot.tools.packed_attention import attn_implementation
+    from tunepilot.models import load_tokenizer
+    from tunepilot.precision import Precision
+
+    cfg = json.loads(Path(config_path).read_text())
+    model_path = cfg.pop("model_path")
+    precision = Precision(**cfg.pop("precision_chosen"))  # the parent's choice (tunepilot/precision.py)
+    spec = TrainSpec(**cfg)
+    out = Path(spec.out)
+    set_seed(spec.seed)
+    cuda = torch.cuda.is_available()
+    batch_size = spec.batch_size or (4 if cuda else 1)
+    dtype = precision.torch_dtype
+
+    # 1. tokenizer and training chat template
+    tokenizer = load_tokenizer(model_path, spec.trust_remote_code)
+    tmpl = training_template(tokenizer)
+    if tmpl:
+        tokenizer.chat_template = tmpl
+
+    # 2. model: weights in the chosen dtype, or nf4 + double quant for QLoRA
+    load = {"dtype": dtype, "trust_remote_code": spec.trust_remote_code}
+    attn = attn_implementation(spec.packing, cuda)  # one causal SDPA per packed conversation (no flash-attn)
+    if attn:
+        load["attn_implementation"] = attn
+    if spec.method == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        load["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype)
+        load["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))} if cuda else {"": "cpu"}
+    model = AutoModelForCausalLM.from_pretrained(model_path, **load)
+    model_dtype = str(model.dtype)
+
+    # 3. LoRA (TRL applies it and prepares k-bit models); none for full fine-tuning
+    peft_config = None
+    if spec.method in ("lora", "qlora"):
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=spec.rank, lora_alpha=spec.alpha or 2 * spec.rank, lora_dropout=spec.dropout,
+                                 target_modules=TARGETS[spec.targets], bias="none", task_type="CAUSAL_LM")
+
+    # 4. data: conversations rendered with the <tool_call> convention
+    train_ds = Dataset.from_list(conversations(load_split(spec.data, "train"), tokenizer))
+    val_ds = Dataset.from_list(conversations(load_split(spec.data, "val"), tokenizer))
+
+    # 5. train
+    args = SFTConfig(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size, gradient_accumulation_steps=spec.grad_accum,
+        learning_rate=spec.learning_rate, num_train_epochs=spec.epochs, max_steps=spec.max_steps or -1,
+        lr_scheduler_type="cosine", warmup_steps=spec.warmup_ratio, weight_decay=spec.weight_decay,
+        max_grad_norm=spec.max_grad_norm, logging_steps=spec.logging_steps, eval_strategy="steps",
+        eval_steps=spec.eval_steps, save_strategy="steps", save_steps=spec.eval_steps,
+        save_total_limit=spec.save_total_limit, load_best_model_at_end=True, metric_for_best_model="eval_loss",
+        greater_is_better=False, seed=spec.seed, data_seed=spec.seed, bf16=dtype == torch.bfloat16 and cuda,
+        fp16=dtype == torch.float16, use_cpu=not cuda, report_to="none", max_length=spec.max_length,
+        packing=spec.packing, assistant_only_loss=True, gradient_checkpointing=spec.gradient_checkpointing,
+        include_num_input_tokens_seen="non_padding", dataloader_num_workers=0, save_only_model=False,
+        disable_tqdm=True, logging_nan_inf_filter=False, optim=spec.optim,  # the filter would hide a NaN loss
+    )
+    trainer_cls = _timed(SFTTrainer if cuda else _cpu_trainer(autocast=precision.autocast))
+    trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+                          processing_class=tokenizer, peft_config=peft_config,
+                          callbacks=[EarlyStoppingCallback(spec.early_stopping_patience), MetricsLog(out / "metrics.jsonl"),
+                                     NonFiniteGuard(out / "nonfinite.json")])
+    ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    resume = str(ckpts[-1]) if spec.resume and ckpts else None
+    tokens_before = _tokens_before(resume)  # read now: checkpoint rotation may delete it during training
+    t0 = time.time()
+    result = trainer.train(resume_from_checkpoint=resume)
+    wall = time.time() - t0
+    stepping = wall - trainer.eval_save_s  # time in training steps: evaluations and checkpoint saves left out
+
+    # 6. save (best checkpoint already loaded) and report
+    if not trainer.is_world_process_zero():
+        return
+    state = trainer.state
+    evals = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
+    if spec.method == "full":
+        trainer.save_model(str(out / "model"))
+        tokenizer.save_pretrained(out / "model")
+    else:
+        trainer.model.save_pretrained(out / "adapter")
+        tokenizer.save_pretrained(out / "adapter")
+    # the best checkpoint is loaded; if the last step was evaluated, every candidate was, and its loss is the
+    # best logged one (the same weights on the same val rows): a second pass over val would only repeat it
+    evaluated_last = any("eval_loss" in h and h.get("step") == state.global_step for h in state.log_history)
+    final_eval = min(evals) if evaluated_last else trainer.evaluate()["eval_loss"]
+    res = {
+        "out": str(out), "adapter": None if spec.method == "full" else str(out / "adapter"),
+        "model_dir": str(out / "model") if spec.method == "full" else None, "steps": state.global_step,
+        "train_loss": result.training_loss, "eval_loss": final_eval, "best_eval_loss": min(evals) if evals else None,
+        "tokens_per_s": (state.num_input_tokens_seen - tokens_before) / wall if wall > 0 else None,
+        "train_tokens_per_s": (state.num_input_tokens_seen - tokens_before) / stepping if stepping > 0 else None,
+        "eval_save_s": trainer.eval_save_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_vm_mb": _vm_peak_mb(),
+        "peak_vram_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None, "wall_s": wall,
+        "stopped_early": state.global_step < state.max_steps, "resumed_from": resume, "precision": precision.reason,
+        "model_dtype": model_dtype,
+    }
+    (out / "result.json").write_text(json.dumps(res, indent=2) + "\n")
+
+
+def _vm_peak_mb() -> float | None:
+    """Peak address space (what --memory-limit-gb caps), from /proc on Linux."""
+    try:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmPeak:"))
+        return int(line.split()[1]) / 1024
+    except (OSError, StopIteration):
+        return None
+
+
+def _tokens_before(checkpoint: str | None) -> int:
+    if not checkpoint:
+        return 0
+    return json.loads((Path(checkpoint) / "trainer_state.json").read_text()).get("num_input_tokens_seen", 0)
+
+
+def _timed(cls):
+    """The trainer class, also counting the seconds spent in evaluations and checkpoint saves during
+    `train()`, so throughput can be reported for the training steps alone."""
+
+    class Timed(cls):
+        eval_save_s = 0.0
+
+        def _timing(self, fn, *args, **kwargs):
+            t = time.time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.eval_save_s += time.time() - t
+
+        def evaluate(self, *args, **kwargs):
+            return self._timing(super().evaluate, *args, **kwargs)
+
+        def _save_checkpoint(self, *args, **kwargs):
+            return self._timing(super()._save_checkpoint, *args, **kwargs)
+
+    Timed.__name__ = cls.__name__
+    return Timed
+
+
+def scored_loss(model, labels, autocast: bool = False, **inputs):
+    """Summed next-token cross-entropy over the labelled positions, with the LM head run only where the
+    next token is labelled (the model's own `logits_to_keep`; about 1 in 8 positions with assistant-only
+    labels). Returns (loss sum, scored tokens, model outputs). Shared by the CPU trainer and the
+    evaluator's val loss; `autocast`: bf16 autocast around the forward (CPU with native bf16)."""
+    import torch
+    import torch.nn.functional as F
+
+    targets = labels[:, 1:]  # position t predicts token t+1
+    keep = (targets != -100).any(dim=0).nonzero().squeeze(1)  # union over the batch's rows
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        outputs = model(**inputs, logits_to_keep=keep, use_cache=False)
+    picked = targets[:, keep]
+    loss = F.cross_entropy(outputs.logits.float().flatten(0, 1), picked.flatten(), ignore_index=-100, reduction="sum")
+    return loss, (picked != -100).sum(), outputs
+
+
+def _cpu_trainer(autocast: bool):
+    import torch
+    from trl import SFTTrainer
+
+    class CPUSFTTrainer(SFTTrainer):
+        """On CPU, TRL's tiled fp32 LM head (for its entropy/accuracy metrics) took a third of every step
+        (py-spy, SmolLM2). Here the LM head runs only at positions whose next token is trained (about
+        1 in 8 with assistant-only loss), via the model's own `logits_to_keep`; same loss, same labels.
+        With a bf16 base the fp32 LoRA matmuls run under bf16 autocast (the adapter weights and the
+        optimizer stay fp32), as `bf16=True` does on a GPU; accelerate's CPU launch leaves it off."""
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("labels")
+            loss, scored, outputs = scored_loss(model, labels, autocast, **inputs)
+            n = num_items_in_batch if num_items_in_batch is not None else scored
+            loss = loss / torch.as_tensor(n).clamp(min=1)
+            return (loss, outputs) if return_outputs else loss
+
+    return CPUSFTTrainer
+
+
+class MetricsLog(TrainerCallback):
+    """Appends one JSON line per log/eval event to metrics.jsonl (flushed each time)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.t0 = None
+        self.tokens0 = 0
+
+    def _write(self, row: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.t0, self.tokens0 = time.time(), state.num_input_tokens_seen
+        if state.is_world_process_zero:
+            self._write({"event": "start", "step": state.global_step, "max_steps": state.max_steps, "time": time.time()})
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        import resource
+
+        import torch
+
+        if not state.is_world_process_zero or not logs:
+            return
+        dt = time.time() - self.t0
+        row = {"event": "eval" if "eval_loss" in logs else "log", "step": state.global_step,
+               "max_steps": state.max_steps, "epoch": state.epoch, "time": time.time(),
+               "tokens_seen": state.num_input_tokens_seen,
+               "tokens_per_s": (state.num_input_tokens_seen - self.tokens0) / dt if dt > 0 else None,
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "peak_vram_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None}
+        for k in ("loss", "eval_loss", "grad_norm", "learning_rate"):
+            if k in logs:
+                row["lr" if k == "learning_rate" else k] = logs[k]
+        self._write(row)
+
+
+class NonFiniteError(RuntimeError):
+    pass
+
+
+class DivergedError(RuntimeError):
+    pass
+
+
+class NonFiniteGuard(TrainerCallback):
+    """Stops at the first non-finite loss or grad norm (logged every step), before anything is
+    saved from it, naming the step and its micro-batches; writes nonfinite.json for diagnosis.
+    Also stops a diverged run: a loss above ln(vocab) + 1 is worse than guessing uniformly
+    (SmolLM2 at lr 10: 1.2 -> 0.9 -> 31.8 -> 49.3, finite but wrecked)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.ceiling = None
+
+    def on_train_begin(self, args, state, control, model=None, **kw):
+        import math
+
+        vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+        self.ceiling = math.log(vocab) + 1 if vocab else None
+
+    def on_step_begin(self, args, state, control, model=None, **kw):
+        # Fault injection for tests and drills: TUNEPILOT_INJECT_INF_STEP=N feeds a real inf into the
+        # embeddings at step N, once per output folder (a retry after rollback runs clean).
+        step = os.environ.get("TUNEPILOT_INJECT_INF_STEP")
+        marker = self.path.with_name(".inf_injected")
+        if step and state.global_step + 1 == int(step) and not marker.exists():
+            marker.write_text(str(step))
+            emb = model.get_input_embeddings()
+            handle = emb.register_forward_hook(lambda m, i, o: o * float("inf"))
+            self._remove = handle.remove
+
+    def on_step_end(self, args, state, control, **kw):
+        if getattr(self, "_remove", None):
+            self._remove()
+            self._remove = None
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        import math
+
+        bad = {k: logs[k] for k in ("loss", "grad_norm") if isinstance((logs or {}).get(k), float)
+               and not math.isfinite(logs[k])}
+        loss = (logs or {}).get("loss")
+        if not bad and self.ceiling and isinstance(loss, float) and loss > self.ceiling:
+            self.path.write_text(json.dumps({"step": state.global_step, "loss": loss, "ceiling": self.ceiling}) + "\n")
+            raise DivergedError(f"loss {loss:.2f} at step {state.global_step} is above ln(vocab)+1 = "
+                                f"{self.ceiling:.2f}, worse than uniform guessing: training diverged "
+                                f"(lr {logs.get('learning_rate')}, grad_norm {logs.get('grad_norm')})")
+        if not bad:
+            return
+        ga = args.gradient_accumulation_steps
+        first = (state.global_step - 1) * ga
+        info = {"step": state.global_step, "epoch": state.epoch, "micro_batches": [first, first + ga - 1],
+                "lr": logs.get("learning_rate"), **{k: str(v) for k, v in bad.items()}}
+        self.path.write_text(json.dumps(info) + "\n")
+        raise NonFiniteError(f"non-finite {', '.join(f'{k}={v}' for k, v in bad.items())} at step {state.global_step} "
+                            f"(micro-batches {first}-{first + ga - 1} of the epoch's order, lr {logs.get('learning_rate')})")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser(description="training child (started by tunepilot.tools.train.train)")
+    p.add_argument("--config", required=True)
+    recipe_main(p.parse_args().config)
