@@ -8,6 +8,6 @@ setup: .venv/.tunepilot-installed
 demo: setup
 	bash scripts/demo.sh
 test: setup
-	.venv/bin/python -m pytest -q --durations=15
+	.venv/bin/python -m pytest -q -n $${TEST_WORKERS:-2} --dist worksteal --durations=15
 bench: setup
 	.venv/bin/python benchmarks/train_throughput.py --baseline-batch-size 4,8

@@ -11,6 +11,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `make test` runs two workers on two cores (pytest-xdist): OpenMP threads that spin while they wait
+# would take the other worker's core, so they sleep instead (the suite's times in the README use this)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _smollm2_dir() -> Path:

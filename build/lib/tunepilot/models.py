@@ -75,13 +75,21 @@ def _materialise_embedded(name: str) -> Path:
     plain.load_state_dict(gguf_model.state_dict(), strict=False)
     plain.tie_weights()
     plain.generation_config = gguf_model.generation_config
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # two first runs at once never share a temp folder
     shutil.rmtree(tmp, ignore_errors=True)
     plain.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     (tmp / ".complete").write_text(filename + "\n")
+    if (out / ".complete").exists():  # another process finished first: its copy is the same
+        shutil.rmtree(tmp, ignore_errors=True)
+        return out
     shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)  # atomic: a kill mid-way leaves only the .tmp folder
+    try:
+        tmp.rename(out)  # atomic: a kill mid-way leaves only the .tmp folder
+    except OSError:
+        if not (out / ".complete").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

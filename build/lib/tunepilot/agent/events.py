@@ -52,6 +52,7 @@ class DecisionOutput(BaseModel):
     metrics: dict
     reasons: list[str]
     failing: list[str] = []  # criteria names: success, latency, memory, regression, template
+    next_step: str | None = None  # iterate: what the playbook does next; abort: alternatives; deploy: approve
     iteration: int | None = None
     evidence: dict[str, str] = {}  # artifact path -> sha256 of what was judged (approve checks them)
     adapter: str | None = None

@@ -44,6 +44,15 @@ class Toolbox:
             journal.listeners.append(state.fold)
         self.t0 = time.monotonic() - state.elapsed_s  # the budget counts the time spent before an interruption
 
+    @classmethod
+    def for_request(cls, folder: Path, request: Request, actor: str = "planner:playbook", **kw) -> "Toolbox":
+        """A toolbox on a new run folder whose journal starts with this request (scripts, notebooks, tests):
+        the goal and request events a run's first steps write."""
+        journal = Journal(folder)
+        journal.log("user", "goal", input={"goal": request.goal})
+        journal.log("system", "request", output={"request": request.model_dump(mode="json")})
+        return cls(folder, journal, RunState.replay(journal.events, run_id=Path(folder).name), actor=actor, **kw)
+
     # --- the state, read-only views -----------------------------------------------------------
     request: Request = property(lambda self: self.state.request)
     config: TrainingConfig = property(lambda self: self.state.config)
