@@ -3,6 +3,7 @@ decision.json), checks the judged artifacts' hashes, journals the approval only 
 built and verified; a rejection is never overwritten. Each test reproduces a defect of the old code."""
 
 import json
+import os
 
 import pytest
 
@@ -125,3 +126,37 @@ def test_show_and_runs_survive_a_damaged_journal_and_decision_json(tmp_path):
     assert rows[0]["run_id"] == "t-bad" and rows[0]["status"] == "awaiting_approval"
     _, dec = runs.load("t-bad")
     assert dec["decision"] == "deploy"
+
+
+def test_ollama_create_runs_only_after_the_approval_under_the_runs_own_name(tmp_path, monkeypatch):
+    """Old defect: the export step ran `ollama create tunepilot-iter-N` before any approval, so every run
+    overwrote the last one's model."""
+    from tunepilot.tools.export import ExportSpec
+
+    assert ExportSpec(out=tmp_path / "x").ollama is False  # what the agent's export step uses
+    calls = tmp_path / "ollama-calls.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ollama").write_text(f"#!/bin/sh\necho \"$@\" >> {calls}\n")
+    (bin_dir / "ollama").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    folder, adapter = _run("t-ollama", finished=False)
+    export = folder / "artifacts" / "iter-1" / "export"
+    export.mkdir(parents=True)
+    (export / "model-q4_k_m.gguf").write_bytes(b"GGUF" + b"\0" * 64)
+    (export / "Modelfile").write_text("FROM ./model-q4_k_m.gguf\n")
+    (export / "export_report.json").write_text("{}\n")
+    x = {"gguf": str(export / "model-q4_k_m.gguf"), "modelfile": str(export / "Modelfile"), "quant": "q4_k_m",
+         "report": str(export / "export_report.json"), "ladder": []}
+    j = Journal(folder)
+    j.log("planner:playbook", "decision", tool="decide", decision="deploy", rationale="numbers",
+          output={"metrics": {"success_rate": 1.0, "latency_avg_s": 1.0, "memory_gb": 1.0}, "reasons": ["numbers"],
+                  "iteration": 1, "adapter": str(adapter), "export": x, "evidence": hashes(artifacts(str(adapter), x))})
+    runs.finish(folder, j, RunState.replay(j.events))
+    j.close()
+    assert not calls.exists()  # deciding deploy installs nothing
+    approve("t-ollama", who="alice")
+    assert calls.read_text().split()[:2] == ["create", "tunepilot-t-ollama"]
+    kinds = [e["kind"] for e in _events(folder)]
+    assert kinds.index("approval") < max(i for i, e in enumerate(_events(folder)) if e.get("tool") == "ollama")
+    assert (folder / "deploy" / "model-q4_k_m.gguf").exists() and (folder / "deploy" / "Modelfile").exists()
