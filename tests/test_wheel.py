@@ -4,6 +4,7 @@ JSONL data must come from the wheel)."""
 
 import json
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -17,9 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_the_wheel_works_outside_the_repository(tmp_path, tiny_model):
-    whl_dir = tmp_path / "wheel"
+    whl_dir, src = tmp_path / "wheel", tmp_path / "src"  # built from a copy: setuptools writes build/ beside it
+    shutil.copytree(REPO, src, symlinks=True, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "build", "*.egg-info",
+                                                                            "__pycache__", ".pytest_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(whl_dir),
-                    str(REPO)], check=True, capture_output=True)
+                    str(src)], check=True, capture_output=True)
     wheel = next(whl_dir.glob("tunepilot-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
