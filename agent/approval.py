@@ -20,16 +20,14 @@ import shutil
 from pathlib import Path
 
 from tunepilot.agent import evidence
-from tunepilot.agent.journal import Journal, now, run_dir, runs_root
+from tunepilot.agent.journal import Journal, existing_run_dir, now
 from tunepilot.atomic import fsync_dir
 from tunepilot.agent.state import RunState
 from tunepilot import TunepilotError
 
 
 def load_state(run_id: str, runs: Path | None = None) -> tuple[Path, RunState]:
-    folder = run_dir(run_id, runs)
-    if not (folder / "journal.jsonl").exists():
-        raise TunepilotError(f"run {run_id}: not found under {runs_root(runs)}")
+    folder = existing_run_dir(run_id, runs)
     return folder, RunState.replay(Journal.read(folder), run_id=folder.name)
 
 
@@ -59,12 +57,11 @@ def render(folder: Path, state: RunState) -> dict:
 
 def approve(run_id: str, who: str | None = None, runs: Path | None = None) -> dict:
     """A person approves a deploy decision; the deploy bundle is built, verified, then the approval journaled."""
-    folder = run_dir(run_id, runs)
-    if not (folder / "journal.jsonl").exists():
-        raise TunepilotError(f"run {run_id}: not found under {runs_root(runs)}")
+    folder = existing_run_dir(run_id, runs)
     journal = Journal(folder)  # the run lock: no run, resume or second approve writes meanwhile
     try:
         state = RunState.replay(journal.events, run_id=folder.name)
+        journal.listeners.append(state.fold)
         d, rec = state.decision, state.decision_record
         if state.status in ("approved", "rejected"):
             raise TunepilotError(f"run {run_id}: already {state.status}")
@@ -88,7 +85,7 @@ def approve(run_id: str, who: str | None = None, runs: Path | None = None) -> di
             journal.log("system", "deploy_failed", tool="deploy", rationale=f"{type(e).__name__}: {e}")
             raise TunepilotError(f"run {run_id}: deploy failed, nothing approved: {e}") from e
         journal.refresh()
-        if RunState.replay(journal.events).rejection:  # a reject from another terminal meanwhile
+        if state.rejection:  # a reject from another terminal meanwhile
             shutil.rmtree(bundle, ignore_errors=True)
             raise TunepilotError(f"run {run_id}: rejected while the bundle was being built; nothing approved")
         journal.log(f"user:{who}", "approval", decision="deploy",
@@ -103,7 +100,7 @@ def approve(run_id: str, who: str | None = None, runs: Path | None = None) -> di
                         rationale="ollama model created" if made["created"] else f"ollama not run: {made['output']}")
         journal.log("system", "deployed", tool="deploy", output={"bundle": str(bundle),
                                                                 "files": sorted(p.name for p in bundle.iterdir())})
-        return render(folder, RunState.replay(journal.events, run_id=folder.name))
+        return render(folder, state)
     finally:
         journal.close()
 
@@ -112,13 +109,13 @@ def reject(run_id: str, why: str, who: str | None = None, runs: Path | None = No
     """A person rejects a run, finished or still going (a live run stops before its next tool)."""
     if not why.strip():
         raise TunepilotError("--why: say why the run is rejected (it goes in the journal)")
-    folder, state = load_state(run_id, runs)
+    folder = existing_run_dir(run_id, runs)
+    journal = Journal(folder, driver=False)  # may write beside a live run: the append lock orders the events
+    state = RunState.replay(journal.events, run_id=folder.name)
     if state.status in ("approved", "rejected"):
         raise TunepilotError(f"run {run_id}: already {state.status}")
-    who = who or getpass.getuser()
-    journal = Journal(folder, driver=False)  # may write beside a live run: the append lock orders the events
-    journal.log(f"user:{who}", "rejection", decision="reject", rationale=why)
-    state = RunState.replay(journal.events, run_id=folder.name)
+    journal.listeners.append(state.fold)
+    journal.log(f"user:{who or getpass.getuser()}", "rejection", decision="reject", rationale=why)
     return render(folder, state) if state.finished is not None else summary(folder, state)
 
 

@@ -58,6 +58,14 @@ def run_dir(run_id: str, root: Path | None = None) -> Path:
     return path
 
 
+def existing_run_dir(run_id: str, root: Path | None = None) -> Path:
+    """The folder of a run that has a journal; a clear error otherwise."""
+    folder = run_dir(run_id, root)
+    if not (folder / "journal.jsonl").exists():
+        raise TunepilotError(f"run {run_id}: not found under {runs_root(root)}")
+    return folder
+
+
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("r-%Y%m%d-%H%M%S-") + os.urandom(2).hex()
 
@@ -89,23 +97,31 @@ def write_json(path: Path, obj) -> None:
     atomic.write_json(path, redact(obj))
 
 
-def read_lines(path: Path) -> tuple[list[dict], list[tuple[int, str]]]:
-    """The journal's events and its unreadable lines (line number, text); never raises on content."""
+def _event(raw: bytes) -> dict | None:
+    """One journal line as its event (the dict as written), or None when it is not one."""
     from tunepilot.agent.events import parse_event
 
+    try:
+        obj = json.loads(raw)
+        parse_event(obj)  # refuses anything that is not a journal event
+        return obj
+    except (ValueError, TypeError):
+        return None
+
+
+def read_lines(path: Path) -> tuple[list[dict], list[tuple[int, str]]]:
+    """The journal's events and its unreadable lines (line number, text); never raises on content."""
     good, bad = [], []
     if not path.exists():
         return good, bad
     for n, raw in enumerate(path.read_bytes().split(b"\n"), 1):
         if not raw.strip():
             continue
-        text = raw.decode(errors="replace")
-        try:
-            obj = json.loads(text)
-            parse_event(obj)  # refuses anything that is not a journal event
+        obj = _event(raw)
+        if obj is None:
+            bad.append((n, raw.decode(errors="replace")))
+        else:
             good.append(obj)
-        except (ValueError, TypeError):
-            bad.append((n, text))
     return good, bad
 
 
@@ -214,19 +230,10 @@ class Journal:
             new = [e for e in events if e["seq"] not in known]
             self.events = events
             return new
-        from tunepilot.agent.events import parse_event
-
         with open(self.path, "rb") as f:
             f.seek(self._size)
             tail = f.read()
-        new = []
-        for raw in tail.split(b"\n"):
-            try:
-                obj = json.loads(raw)
-                parse_event(obj)
-                new.append(obj)
-            except (ValueError, TypeError):
-                continue  # a torn line: the next driver moves it aside
+        new = [e for e in map(_event, tail.split(b"\n")) if e is not None]  # a torn line: the next driver moves it aside
         self.events += new
         return new
 
@@ -234,19 +241,20 @@ class Journal:
         """Read what other writers appended meanwhile; listeners hear each new event."""
         with _FileLock(self.folder / ".append.lock"):
             new = self._catch_up()
-        for e in new:
+        self._tell(new)
+        return new
+
+    def _tell(self, events: list[dict]) -> None:
+        for e in events:
             for fn in self.listeners:
                 fn(e)
-        return new
 
     def log(self, actor: str, kind: str, *, tool: str | None = None, input=None, output=None,
             decision: str | None = None, rationale: str | None = None) -> dict:
         from tunepilot.agent.events import parse_event
 
         with _FileLock(self.folder / ".append.lock"):
-            for e in self._catch_up():
-                for fn in self.listeners:
-                    fn(e)
+            self._tell(self._catch_up())
             event = {"seq": self.next_seq, "time": now(), "actor": actor, "kind": kind}
             for k, v in (("tool", tool), ("input", input), ("output", output), ("decision", decision),
                          ("rationale", rationale)):
@@ -266,8 +274,7 @@ class Journal:
                 fsync_dir(self.folder)
             self.events.append(event)
             self.render()  # under the lock: journal.md always shows the file as it is
-        for fn in self.listeners:
-            fn(event)
+        self._tell([event])
         if self.echo:
             self.echo(event)
         return event

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tunepilot.agent.approval import approve, load_state, reject, render, summary  # noqa: F401 (the CLI's verbs)
 from tunepilot.agent.events import GoalInput
-from tunepilot.agent.journal import Journal, new_run_id, run_dir, runs_root, write_json
+from tunepilot.agent.journal import Journal, existing_run_dir, new_run_id, run_dir, runs_root, write_json
 from tunepilot.agent.records import Rejected, Stopped
 from tunepilot.agent.schemas import Hardware, validate_file
 from tunepilot.agent.state import RunState
@@ -59,9 +59,7 @@ def start(goal: str, *, model: str | None = None, planner: str = "playbook", bas
 def resume(run_id: str, runs: Path | None = None, progress=None, echo=None) -> dict:
     """Continue a run that was interrupted (kill -9, power loss): finished steps are not redone,
     a cut-off training continues from its last checkpoint, the journal's sequence continues."""
-    folder = run_dir(run_id, runs)
-    if not (folder / "journal.jsonl").exists():
-        raise TunepilotError(f"run {run_id}: not found under {runs_root(runs)}")
+    folder = existing_run_dir(run_id, runs)
     journal = Journal(folder, echo=echo)  # the run lock: a second resume gets "in use by pid N"
     state = RunState.replay(journal.events, run_id=folder.name)
     if state.finished is not None or state.rejection:

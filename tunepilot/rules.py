@@ -22,7 +22,7 @@ validated: a rule can never produce a config the model refuses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tunepilot.config import TrainingConfig
 
@@ -38,7 +38,6 @@ class Step:
     rationale: str
     start_over: bool = False
     rollback: bool = False
-    rule: dict = field(default_factory=dict)
 
 
 def _apply(op, old, p95: int | None):
@@ -84,7 +83,7 @@ def apply_rule(rule: dict, config: TrainingConfig, extra: dict | None = None, p9
         return None
     new = TrainingConfig.model_validate(values | update)
     return Step(rule["id"], new, extra | new_extra, changes, rule.get("rationale", ""),
-                start_over=bool(rule.get("start_over")), rollback=bool(rule.get("rollback")), rule=rule)
+                start_over=bool(rule.get("start_over")), rollback=bool(rule.get("rollback")))
 
 
 def next_step(rules: list[dict], config: TrainingConfig, *, used: dict[str, int], capabilities: set[str],
