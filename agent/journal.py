@@ -14,7 +14,7 @@ an OS file lock): a second driver gets "run X is in use by pid N". Every append 
 append lock (`.append.lock`), reads what other writers (a `reject` from another terminal) appended
 since, numbers the event after the last one on disk, starts it on a fresh line and fsyncs; so two
 writers never share a sequence number. Secrets never reach the journal: credential values are
-masked before writing (names of environment variables, `*_env`, are kept: they are not secrets).
+masked before writing (tunepilot/redact.py; names of environment variables, `*_env`, are kept).
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ from pathlib import Path
 
 from tunepilot import TunepilotError, atomic
 from tunepilot.atomic import fsync_dir, write_text
+from tunepilot.redact import redact
 
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
-SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|authorization|bearer|(^|[_-])token$)", re.I)  # not max_tokens
-SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_-]{8,}|hf_[A-Za-z0-9]{8,})")
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")  # fullmatch: no trailing newline
 
 
 ORDER = ("seq", "time", "actor", "kind", "tool", "input", "output", "decision", "rationale")
@@ -50,7 +49,7 @@ def runs_root(root: Path | None = None) -> Path:
 def run_dir(run_id: str, root: Path | None = None) -> Path:
     """The folder of a run; ids that could escape the runs folder are refused."""
     base = runs_root(root)
-    if not RUN_ID.match(run_id or ""):
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise TunepilotError(f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (no paths)")
     path = (base / run_id).resolve()
     if path.parent != base:
@@ -72,24 +71,6 @@ def new_run_id() -> str:
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _secret_key(k) -> bool:
-    k = str(k)
-    return bool(SECRET_KEY.search(k)) and not k.lower().endswith("_env")  # api_key_env names a variable
-
-
-def redact(obj):
-    """Mask credential-looking keys and values anywhere in a JSON-like object."""
-    if isinstance(obj, dict):
-        return {k: "***" if _secret_key(k) and obj[k] else redact(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [redact(v) for v in obj]
-    if isinstance(obj, str):
-        return SECRET_VALUE.sub("***", obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def write_json(path: Path, obj) -> None:

@@ -101,7 +101,7 @@ def test_deduper():
 def test_sandbox_paths_cannot_escape(tmp_path):
     sb = Sandbox.create(tmp_path / "p", random.Random(0))
     assert sb.execute("read_file", {"path": "../../etc/passwd"}).startswith("error: path escapes")
-    assert sb.execute("write_file", {"path": "/tmp/evil", "content": "x"}).startswith("error: path escapes")
+    assert sb.execute("write_file", {"path": "/tmp/evil", "content": "x"}).startswith("error: path '/tmp/evil': absolute")
 
 
 def test_no_bfcl_contamination(tmp_path, tiny_model):

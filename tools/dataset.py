@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tunepilot.tools.data import teachers
 from tunepilot.tools.data.io import split_by_role, write_splits
+from tunepilot.tools.data.isolation import isolation
 from tunepilot.tools.data.sandbox import Sandbox
 from tunepilot.tools.data.validate import ContaminationGuard, Deduper, call_errors, count_by, stats, token_length
 from tunepilot import TunepilotError
@@ -48,6 +49,7 @@ class DatasetSpec(BaseModel):
     near_dup_threshold: float = 0.9  # Jaccard of user-text 3-grams, same calls
     base_url: str | None = None  # --base-url: OpenAI-compatible endpoint for teacher=openai
     teacher_model: str = "gpt-4o-mini"  # --teacher-model
+    allow_unisolated_exec: bool = False  # --allow-unisolated-exec: run a remote teacher's code without namespaces
 
     @field_validator("role_mix")
     @classmethod
@@ -81,7 +83,10 @@ def generate_dataset(spec: DatasetSpec, progress=None) -> DatasetCard:
     records: list[dict] = []
     lengths: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
-        sb = Sandbox.create(Path(tmp) / "project", random.Random(spec.seed))
+        isolated = isolation().namespaces
+        remote = spec.teacher != "template"  # the calls (and the code in them) come from an endpoint or a model
+        sb = Sandbox.create(Path(tmp) / "project", random.Random(spec.seed),
+                            allow_exec=not remote or isolated or spec.allow_unisolated_exec)
         attempts = 0
         while len(records) < spec.n:
             attempts += 1
@@ -114,6 +119,7 @@ def generate_dataset(spec: DatasetSpec, progress=None) -> DatasetCard:
         "distinct_tools_offered": len({t["function"]["name"] for r in records for t in r["tools"]}),
         "tokens": stats(lengths), "tokenizer": spec.model, "rejected": dict(sorted(rejected.items())),
         "attempts": attempts, "spec": json.loads(spec.model_dump_json()),
+        "execution": isolation().summary() | {"code_from_teacher": "run" if sb.allow_exec else "refused"},
     }
     digest = write_splits(spec.out, splits, meta)
     return DatasetCard(out=spec.out, splits=meta["splits"], rejected=meta["rejected"], content_hash=digest, metadata=meta)

@@ -1,10 +1,17 @@
 """A small throwaway Python project, and a catalog of coding tools that really run against it.
 
 The dataset generator builds one `Sandbox` per seed, then every tool call in a trajectory is
-executed here, so each observation is true. Paths are confined to the sandbox root.
+executed here, so each observation is true.
 
-    sb = Sandbox.create(tmpdir, random.Random(0))
+    sb = Sandbox.create(tmpdir / "project", random.Random(0))
     sb.execute("read_file", {"path": "src/geometry.py"})
+
+What a call may touch: arguments are validated against the tool's schema first; paths are
+relative, inside the project, never through a symlink and never into version control (the git
+folder lives beside the project, not in it). `run_python` and `run_tests` execute in a child
+with an empty environment, rlimits and, where the kernel allows, no network, its own PID
+namespace and a read-only filesystem outside the project (tools/data/isolation.py). Any bad
+argument becomes an `error: ...` observation, never an exception.
 """
 
 from __future__ import annotations
@@ -19,12 +26,16 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jsonschema
+
+from tunepilot.tools.data.isolation import run_isolated
+
 # name -> (description, parameters JSON Schema). additionalProperties=false: no invented keys.
 CATALOG: dict[str, tuple[str, dict]] = {
     "read_file": ("Read a text file of the project, optionally a range of lines.", {
         "path": {"type": "string", "description": "File path relative to the project root."},
-        "start_line": {"type": "integer", "description": "First line to return (1-based)."},
-        "end_line": {"type": "integer", "description": "Last line to return (inclusive)."},
+        "start_line": {"type": "integer", "minimum": 1, "description": "First line to return (1-based)."},
+        "end_line": {"type": "integer", "minimum": 1, "description": "Last line to return (inclusive)."},
     }, ["path"]),
     "write_file": ("Create or overwrite a file with the given content.", {
         "path": {"type": "string", "description": "File path relative to the project root."},
@@ -48,7 +59,7 @@ CATALOG: dict[str, tuple[str, dict]] = {
     }, ["path"]),
     "run_python": ("Run a Python snippet and return what it prints.", {
         "code": {"type": "string", "description": "Python source to execute."},
-        "timeout": {"type": "integer", "description": "Time limit in seconds."},
+        "timeout": {"type": "integer", "minimum": 1, "maximum": 10, "description": "Time limit in seconds (1-10)."},
     }, ["code"]),
     "git_diff": ("Show uncommitted changes in the project.", {
         "path": {"type": "string", "description": "Limit the diff to this path."},
@@ -91,16 +102,30 @@ def schema(name: str) -> dict:
         "type": "object", "properties": props, "required": required, "additionalProperties": False}}}
 
 
+EXECUTES = {"run_python", "run_tests"}  # tools that run code (the rest only read or write project files)
+MAX_READ = 1 << 20  # bytes of one file a tool reads
+
+
+class ToolError(Exception):
+    """A bad call: becomes the observation `error: ...`."""
+
+
 @dataclass
 class Sandbox:
     root: Path
     functions: dict[str, str] = field(default_factory=dict)  # function name -> module path
     broken: set[str] = field(default_factory=set)  # functions whose tests fail on purpose
+    allow_exec: bool = True  # False: run_python / run_tests refused (a remote teacher without isolation)
+
+    @property
+    def git_dir(self) -> Path:
+        return self.root.with_name(self.root.name + ".git")  # beside the project: code in it cannot plant hooks
 
     @classmethod
-    def create(cls, root: Path, rng: random.Random) -> "Sandbox":
+    def create(cls, root: Path, rng: random.Random, allow_exec: bool = True) -> "Sandbox":
         root.mkdir(parents=True, exist_ok=True)
-        sb = cls(root)
+        sb = cls(root.resolve(), allow_exec=allow_exec)
+        root = sb.root
         pkg = rng.choice(["app", "lib", "proj", "core", "pkg"])
         (root / pkg).mkdir(exist_ok=True)
         (root / pkg / "__init__.py").write_text("")
@@ -128,29 +153,77 @@ class Sandbox:
                 for j, (args, expected) in enumerate(cases):
                     f.write(f"    def test_{name}_{j}(self):\n        self.assertEqual({name}({args}), {expected})\n\n")
         (root / "README.md").write_text(f"# {pkg}\n\nSmall utility package.\n\nTODO: add docs for {mods[0]}.\n")
-        subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-        subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-        subprocess.run(["git", "-c", "user.name=gen", "-c", "user.email=gen@localhost", "commit", "-qm", "init"],
-                       cwd=root, check=True)
-        report = sb.execute("run_tests", {"path": "tests", "verbose": True})
+        sb._git("init", "-q")
+        sb._git("add", "-A")
+        sb._git("-c", "user.name=gen", "-c", "user.email=gen@localhost", "commit", "-qm", "init")
+        report = sb._run_tests("tests", verbose=True)
         sb.broken = {n for n in sb.functions if re.search(rf"^test_{n}_\d+ .* \.\.\. (FAIL|ERROR)", report, re.M)}
         return sb
 
-    def _path(self, rel: str) -> Path:
-        p = (self.root / rel).resolve()
-        if self.root.resolve() not in (p, *p.parents):
-            raise ValueError(f"path escapes the project: {rel}")
+    def _git(self, *args: str, check: bool = True) -> str:
+        """git on the host, with its folder outside the project and nothing configurable from inside it."""
+        cmd = ["git", f"--git-dir={self.git_dir}", f"--work-tree={self.root}", "-c", "core.hooksPath=/dev/null",
+               "-c", "core.fsmonitor=false", "-c", "diff.external=", "-c", "core.pager=cat", *args]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.git_dir), "GIT_CONFIG_NOSYSTEM": "1",
+               "LANG": "C.UTF-8"}
+        return subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, check=check, env=env).stdout
+
+    def _path(self, rel) -> Path:
+        """A project path: relative, inside the project, no symlink anywhere on the way."""
+        if not isinstance(rel, str) or not rel.strip() or "\0" in rel:
+            raise ToolError(f"path {rel!r}: give a file path relative to the project root")
+        if Path(rel).is_absolute():
+            raise ToolError(f"path {rel!r}: absolute paths are refused; use a path relative to the project root")
+        p = self.root
+        for part in Path(rel).parts:
+            if part == "..":
+                raise ToolError(f"path escapes the project: {rel}")
+            if part in (".git", self.git_dir.name):
+                raise ToolError(f"path {rel!r}: version control files are not part of the project")
+            p = p / part
+            if p.is_symlink():
+                raise ToolError(f"path {rel!r}: symlinks are refused")
         return p
 
+    def _files(self, base: Path, pattern: str = "*"):
+        """Regular files under `base` matching `pattern`, never through a symlink."""
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise ToolError(f"pattern {pattern!r}: use a relative glob such as '*.py'")
+        if base.is_file():
+            return [base]
+        out = []
+        for p in base.rglob(pattern):
+            parts = p.relative_to(self.root).parts
+            if p.is_file() and not any(self.root.joinpath(*parts[:i]).is_symlink() for i in range(1, len(parts) + 1)):
+                out.append(p)
+        return sorted(out)
+
+    def _read(self, p: Path) -> str:
+        if not p.is_file():
+            raise ToolError(f"{p.relative_to(self.root)}: no such file")
+        if p.stat().st_size > MAX_READ:
+            raise ToolError(f"{p.relative_to(self.root)}: larger than {MAX_READ >> 20} MiB")
+        return p.read_text(errors="replace")
+
     def execute(self, name: str, args: dict) -> str:
-        """Run one catalog tool; the returned string is the observation the model sees."""
+        """Run one catalog tool; the returned string is the observation the model sees (errors included)."""
+        if name not in CATALOG:
+            return f"error: unknown tool {name!r}"
+        try:
+            jsonschema.validate(args, schema(name)["function"]["parameters"])
+        except jsonschema.ValidationError as e:
+            where = "/".join(str(x) for x in e.absolute_path) or "arguments"
+            return f"error: {where}: {e.message}"
+        if name in EXECUTES and not self.allow_exec:
+            return (f"error: {name} is refused here: this machine cannot isolate executed code "
+                    "(no network/PID/mount namespaces); pass --allow-unisolated-exec to run it anyway")
         try:
             return getattr(self, "_" + name)(**args)
-        except (OSError, ValueError, SyntaxError) as e:
+        except (ToolError, OSError, ValueError, SyntaxError, re.error, RecursionError, NotImplementedError) as e:
             return f"error: {e}"
 
     def _read_file(self, path, start_line=None, end_line=None):
-        lines = self._path(path).read_text().splitlines()
+        lines = self._read(self._path(path)).splitlines()
         lo = (start_line or 1) - 1
         hi = end_line or len(lines)
         return "\n".join(f"{i + 1}: {l}" for i, l in enumerate(lines[lo:hi], start=lo))
@@ -158,56 +231,62 @@ class Sandbox:
     def _write_file(self, path, content):
         p = self._path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(content)
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(content)
         return f"wrote {len(content.encode())} bytes to {path}"
 
     def _list_files(self, directory, pattern="*"):
-        base = self._path(directory)
-        files = sorted(str(p.relative_to(self.root)) for p in base.rglob(pattern) if p.is_file() and ".git" not in p.parts)
+        files = [str(p.relative_to(self.root)) for p in self._files(self._path(directory), pattern)]
         return "\n".join(files) if files else "no files"
 
     def _search_code(self, query, path=".", regex=False):
-        rx = re.compile(query if regex else re.escape(query))
+        try:
+            rx = re.compile(query if regex else re.escape(query))
+        except re.error as e:
+            raise ToolError(f"query {query!r} is not a valid regular expression ({e})") from None
         hits = []
-        base = self._path(path)
-        for p in sorted([base] if base.is_file() else base.rglob("*")):
-            if p.is_file() and ".git" not in p.parts:
-                for i, line in enumerate(p.read_text().splitlines(), 1):
-                    if rx.search(line):
-                        hits.append(f"{p.relative_to(self.root)}:{i}: {line.strip()}")
+        for p in self._files(self._path(path)):
+            for i, line in enumerate(self._read(p).splitlines(), 1):
+                if rx.search(line):
+                    hits.append(f"{p.relative_to(self.root)}:{i}: {line.strip()}")
         return "\n".join(hits[:20]) if hits else "no matches"
 
     def _find_definition(self, symbol):
-        for p in sorted(self.root.rglob("*.py")):
-            for node in ast.walk(ast.parse(p.read_text())):
+        for p in self._files(self.root, "*.py"):
+            for node in ast.walk(ast.parse(self._read(p))):
                 if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == symbol:
                     return f"{p.relative_to(self.root)}:{node.lineno}"
         return f"{symbol} is not defined in the project"
 
     def _run_tests(self, path, verbose=False):
         target = self._path(path)
+        if not target.exists():
+            raise ToolError(f"{path}: no such file or directory")
         cmd = [sys.executable, "-m", "unittest"]
         cmd += ["discover", "-s", path, "-t", "."] if target.is_dir() else [path.replace("/", ".").removesuffix(".py")]
         cmd += ["-v"] if verbose else []
-        r = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, timeout=60,
-                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-        out = r.stderr.strip().splitlines()
-        keep = [l for l in out if l.startswith(("Ran ", "OK", "FAILED")) or (verbose and " ... " in l)
-                or l.startswith("FAIL:")]
+        r = run_isolated(cmd, root=self.root, timeout=60)
+        if r.timed_out:
+            return "error: the tests ran past the 60 s limit and were stopped"
+        keep = [l for l in r.output.strip().splitlines() if l.startswith(("Ran ", "OK", "FAILED"))
+                or (verbose and " ... " in l) or l.startswith("FAIL:")]
         return re.sub(r" in \d+\.\d+s", "", "\n".join(keep))  # drop timings: same seed -> same bytes
 
     def _run_python(self, code, timeout=5):
-        r = subprocess.run([sys.executable, "-c", code], cwd=self.root, capture_output=True, text=True,
-                           timeout=min(timeout, 10))
-        return (r.stdout + r.stderr).strip()[-500:] or "(no output)"
+        r = run_isolated([sys.executable, "-c", code], root=self.root, timeout=timeout)
+        if r.timed_out:
+            return f"error: the code ran past its {timeout} s limit and was stopped"
+        return r.output.strip()[-500:] or "(no output)"
 
     def _git_diff(self, path=None, stat=False):
-        cmd = ["git", "diff"] + (["--stat"] if stat else []) + (["--", path] if path else [])
-        out = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True).stdout.strip()
+        if path is not None:
+            self._path(path)
+        out = self._git("diff", *(["--stat"] if stat else []), *(["--", path] if path else []), check=False).strip()
         return out or "no changes"
 
     def _code_complexity(self, path, function=None):
-        tree = ast.parse(self._path(path).read_text())
+        tree = ast.parse(self._read(self._path(path)))
         rows = {}
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef) and (function is None or node.name == function):
@@ -217,9 +296,10 @@ class Sandbox:
         return json.dumps(rows) if rows else f"no function {function} in {path}"
 
     def _count_lines(self, path):
-        return str(len(self._path(path).read_text().splitlines()))
+        return str(len(self._read(self._path(path)).splitlines()))
 
     def reset(self) -> None:
-        """Undo what a trajectory wrote, so the next one sees the pristine project."""
-        subprocess.run(["git", "checkout", "-q", "--", "."], cwd=self.root, check=True)
-        subprocess.run(["git", "clean", "-qfd"], cwd=self.root, check=True)
+        """Undo what a trajectory wrote or ran, so the next one sees the pristine project."""
+        self._git("checkout", "-q", "--", ".")
+        self._git("clean", "-qfdx")
+

@@ -22,7 +22,7 @@ class Trajectory:
         self.keywords: list[str] = []
         self.wrote = False
 
-    def call(self, name: str, **args) -> str:
+    def call(self, name: str, /, **args) -> str:
         i = sum(m["role"] == "tool" for m in self.messages)
         obs = self.sb.execute(name, args)
         self.messages.append({"role": "assistant", "content": "", "tool_calls": [{

@@ -15,11 +15,15 @@ import os
 import random
 
 from tunepilot.tools.data import apis
-from tunepilot.tools.data.sandbox import CATALOG, Sandbox, schema
+from tunepilot.tools.data.sandbox import CATALOG, EXECUTES, Sandbox, schema
 from tunepilot.tools.data.tasks import ROLE_TASKS, Trajectory, ask_record, no_tool_record
 from tunepilot.tools.data.validate import call_errors
 from tunepilot import TunepilotError
 from tunepilot.chat import parse_tool_calls
+
+
+MAX_REPLY = 16_000  # characters of one endpoint reply
+MAX_ARGUMENTS = 8_000  # characters of one call's JSON arguments
 
 
 def to_record(t: Trajectory, rng: random.Random, role: str, source: str) -> dict:
@@ -65,34 +69,42 @@ class OpenAITeacher:
         return r.choices[0].message.content or ""
 
     def sample(self, sb, rng, role, kind):
-        names = rng.sample(sorted(CATALOG), 3)
+        offered = sorted(n for n in CATALOG if sb.allow_exec or n not in EXECUTES)  # no isolation: no code runs
+        names = rng.sample(offered, 3)
         tools = [schema(n) for n in names]
         files = sb.execute("list_files", {"directory": "."}).replace("\n", ", ")
         try:
-            obj = json.loads(_json_block(self._ask(self.PROMPT.format(
-                role=role, tools=json.dumps([t["function"] for t in tools]), files=files))))
+            reply = self._ask(self.PROMPT.format(role=role, tools=json.dumps([t["function"] for t in tools]), files=files))
+            if len(reply) > MAX_REPLY:
+                return None, "openai:reply_too_long"
+            obj = json.loads(_json_block(reply))
             request, calls = obj["request"], obj["calls"]
-            assert isinstance(request, str) and isinstance(calls, list) and calls
-        except Exception:
+            assert isinstance(request, str) and request.strip() and isinstance(calls, list) and 0 < len(calls) <= 8
+        except Exception:  # noqa: BLE001 - whatever the endpoint sent, it is one rejected sample, never a crash
             return None, "openai:unparseable_reply"
         for c in calls:
             if not isinstance(c, dict) or c.get("name") not in names or not isinstance(c.get("arguments"), dict):
                 return None, "openai:bad_call"
+            if len(json.dumps(c["arguments"])) > MAX_ARGUMENTS:
+                return None, "openai:huge_arguments"
         rec = {"tools": tools, "messages": [{"role": "user", "content": request}] + [
             {"role": "assistant", "content": "", "tool_calls": [{"id": f"call_{i}", "type": "function", "function": {
                 "name": c["name"], "arguments": json.dumps(c["arguments"])}}]} for i, c in enumerate(calls)]}
         if call_errors(rec):  # validate before executing anything the endpoint wrote
             return None, "schema_invalid"
         t = Trajectory(sb, request)
-        for c in calls:
-            t.call(c["name"], **c["arguments"])
-        if t.wrote:
-            sb.reset()
+        try:
+            for c in calls:
+                t.call(c["name"], **c["arguments"])
+        finally:
+            sb.reset()  # whatever the endpoint's calls wrote or ran is undone
         observations = [m["content"] for m in t.messages if m["role"] == "tool"]
         answer = self._ask(f"User request: {request}\nTool results: {json.dumps(observations)}\n"
                            "Write the assistant's short final answer, stating the key result.").strip()
         if not answer:
             return None, "openai:empty_answer"
+        if len(answer) > MAX_REPLY:
+            return None, "openai:reply_too_long"
         t.answer(answer)
         record = to_record(t, rng, role, "openai")
         record["tools"] = tools
@@ -121,8 +133,9 @@ class SelfTeacher:
         if call_errors(rec):
             return None, "self:schema_invalid"
         t = Trajectory(sb, first[0]["content"])
-        obs = t.call(call["name"], **call["arguments"])
-        if t.wrote:
+        try:
+            obs = t.call(call["name"], **call["arguments"])
+        finally:
             sb.reset()
         if obs.startswith("error:"):
             return None, "self:call_failed"
