@@ -32,12 +32,13 @@ class GoalInput(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    goal: str
-    model: str | None = None
+    goal: str = Field(max_length=20_000)
+    model: str | None = Field(None, max_length=1024)
     planner: Literal["playbook", "llm"] = "playbook"
-    base_url: str | None = None
-    llm_model: str = "gpt-4o-mini"
-    api_key_env: str = "OPENAI_API_KEY"  # the *name* of the variable holding the key, never the key
+    base_url: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\s]+$")
+    llm_model: str = Field("gpt-4o-mini", max_length=256)
+    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # the *name* of the
+    # variable holding the key, never the key
     overrides: dict = {}
 
 

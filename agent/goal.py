@@ -211,16 +211,27 @@ def _state(values: dict, notes: list, field: str, value, phrase: str) -> None:
 
 
 def _check(field: str, value, source: str):
-    """Validate one value against its leaf field in `Request` (type, bounds); return it coerced."""
+    """Validate one value against its leaf field in `Request` (type, bounds); return it coerced.
+    Errors name the field, the value, the bound and the field's unit."""
     *path, name = field.split(".")
     cls = Request if not path else _SECTIONS.get(path[0]) if len(path) == 1 else None
     info = cls.model_fields.get(name) if cls else None
-    if info is None or field in ("goal", "assumptions", *_SECTIONS):
-        raise ValueError(f"{source}: unknown setting {field!r}")
+    if field in _SECTIONS:
+        known = ", ".join(f"{field}.{n}" for n in _SECTIONS[field].model_fields)
+        raise ValueError(f"{source}: {field} is a section, not a value; set one of its fields ({known})")
+    if info is None or field in ("goal", "assumptions"):
+        section = _SECTIONS.get(path[0]) if len(path) == 1 else None
+        known = ", ".join(f"{path[0]}.{n}" for n in section.model_fields) if section else \
+            ", ".join(n for n in Request.model_fields if n not in ("goal", "assumptions"))
+        raise ValueError(f"{source}: unknown setting {field!r} (known: {known})")
     try:
-        return TypeAdapter(info.rebuild_annotation()).validate_python(value)
+        value = TypeAdapter(info.rebuild_annotation()).validate_python(value)
     except ValidationError as e:
-        raise ValueError(f"{source}: {field} = {value!r} is impossible ({e.errors()[0]['msg']})") from None
+        unit = f"; unit: {info.description}" if info.description else ""
+        raise ValueError(f"{source}: {field} = {value!r} is impossible ({e.errors()[0]['msg']}{unit})") from None
+    if field == "dataset.path" and value is not None and not Path(value).expanduser().exists():
+        raise ValueError(f"{source}: dataset.path {value!r}: no such file or folder")
+    return value
 
 
 def _apply_flags(values: dict, notes: list, *, model, hardware, overrides) -> set[str]:
@@ -302,8 +313,31 @@ def goal_to_request(text: str, *, llm=None, model: str | None = None, hardware: 
         request = parse_goal(text, model=model, hardware=hardware, overrides=overrides)
         note = f"llm goal parsing failed ({type(e).__name__}: {str(e)[:200]}); used the offline parser"
         return request.model_copy(update={"assumptions": [note, *request.assumptions]}), "offline"
+    offline = parse_goal(text, model=model, hardware=hardware, overrides=overrides)
     values = dict(_leaves(answer))
-    notes = list(answer.assumptions)
+    notes = [n for n in answer.assumptions if not n.startswith(("stated:", "flag:", "detected:", "overruled:"))]
+    notes += _overrule(values, offline)
     given = _apply_flags(values, notes, model=model, hardware=hardware, overrides=overrides)
     _derive_bands(values, notes, given)
     return Request.model_validate(_nest(values) | {"goal": text, "assumptions": notes}), "llm"
+
+
+# Fields an LLM may not choose on its own: what is judged (criteria), what may be spent (budget),
+# what is read and shipped (dataset.path and format, base_model, evaluation.export). Their values come from the
+# user's words (read by the offline parser) or the defaults; a different proposal is noted, not used.
+PROTECTED = ("criteria.", "budget.", "dataset.path", "dataset.format", "base_model", "evaluation.export")
+
+
+def _overrule(values: dict, offline: Request) -> list[str]:
+    """The LLM is a proposer: where it disagrees with what the user stated, or proposes a protected
+    field, keep the offline parser's value and say so (the notes are journaled with the request)."""
+    stated = {n.split(" = ", 1)[0].split(": ", 1)[1] for n in offline.assumptions if n.startswith(("stated:", "flag:"))}
+    notes = [n for n in offline.assumptions if n.startswith(("stated:", "flag:"))]
+    for field, mine in _leaves(offline):
+        theirs = values.get(field)
+        if theirs == mine or not (field in stated or field.startswith(PROTECTED)):
+            continue
+        why = "the goal states it" if field in stated else "an LLM may not choose it"
+        notes.append(f"overruled: the LLM proposed {field} = {theirs!r}; kept {mine!r} ({why})")
+        values[field] = mine
+    return notes

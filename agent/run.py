@@ -40,18 +40,31 @@ def _log_machine(journal: Journal, memory, hw: dict, precision: str) -> None:
     journal.log("system", "machine", output=out, rationale=f"{p.reason} (CPU: {cpu.kind})")
 
 
+def check_goal(goal: str, *, model: str | None = None, overrides: dict | None = None, **rest) -> GoalInput:
+    """The goal and its flags, validated: every bad value fails here (one line naming the field, its
+    bound and unit), before a run folder exists."""
+    from tunepilot.agent.goal import parse_goal
+
+    if not goal.strip():
+        raise TunepilotError("GOAL: empty; say what the model should get better at and the bars to meet")
+    g = GoalInput(goal=goal, model=model, overrides=overrides or {}, **rest)
+    try:
+        parse_goal(goal, model=model, overrides=overrides)
+    except ValueError as e:
+        raise TunepilotError(str(e)) from None
+    return g
+
+
 def start(goal: str, *, model: str | None = None, planner: str = "playbook", base_url: str | None = None,
           llm_model: str = "gpt-4o-mini", api_key_env: str = "OPENAI_API_KEY", overrides: dict | None = None,
           runs: Path | None = None, run_id: str | None = None, progress=None, echo=None) -> dict:
     """Run the autopilot for a goal; returns decision.json's content (run_id, decision, reasons, status, ...)."""
-    if not goal.strip():
-        raise TunepilotError("GOAL: empty; say what the model should get better at and the bars to meet")
+    g = check_goal(goal, model=model, planner=planner, base_url=base_url, llm_model=llm_model,
+                   api_key_env=api_key_env, overrides=overrides)
     folder = run_dir(run_id or new_run_id(), runs)
     if folder.exists() and any(folder.iterdir()):
         raise TunepilotError(f"run {folder.name} already exists; use `tunepilot resume {folder.name}` or a new id")
     journal = Journal(folder, echo=echo)
-    g = GoalInput(goal=goal, model=model, planner=planner, base_url=base_url, llm_model=llm_model,
-                  api_key_env=api_key_env, overrides=overrides or {})
     journal.log("user", "goal", input=g.model_dump())
     return _launch(folder, journal, progress)
 
@@ -92,7 +105,11 @@ def _launch(folder: Path, journal: Journal, progress) -> dict:
             llm = openai_model(g.base_url, g.llm_model, g.api_key_env)
         memory = Memory()
         if state.request is None:
-            request, how = goal_to_request(g.goal, llm=llm, model=g.model, hardware=_hardware(hw), overrides=g.overrides)
+            try:
+                request, how = goal_to_request(g.goal, llm=llm, model=g.model, hardware=_hardware(hw),
+                                               overrides=g.overrides)
+            except ValueError as e:
+                raise TunepilotError(str(e)) from None
             start_point = memory.starting_point(request.base_model, hw)
             if start_point and start_point.get("max_ok_batch_size") and request.training_config.batch_size is None:
                 request.training_config.batch_size = start_point["max_ok_batch_size"]

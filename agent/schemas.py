@@ -30,13 +30,14 @@ class _Strict(BaseModel):
 class DatasetRef(_Strict):
     """Where the training data comes from. No path: generate synthetic agentic data."""
 
-    path: str | None = None  # a dataset folder (train/val/test.jsonl) or a JSONL file to import
+    path: str | None = Field(None, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]+$")  # a dataset folder
+    # (train/val/test.jsonl) or a JSONL file to import; no control characters (it reaches train.sh, quoted)
     format: Literal["generate", "tunepilot", "openai", "alpaca", "sharegpt", "chatml"] = "generate"
     train_split: float = Field(0.8, gt=0, lt=1)
     eval_split: float = Field(0.1, gt=0, lt=1)
-    n_examples: int = Field(300, ge=10)  # generated examples (before the split)
+    n_examples: int = Field(300, ge=10, le=1_000_000, description="examples")  # generated examples (before the split)
     teacher: Literal["template", "openai", "self"] = "template"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
     @model_validator(mode="after")
     def _splits(self):
@@ -48,23 +49,23 @@ class DatasetRef(_Strict):
 
 
 class Hardware(_Strict):
-    gpus: int = Field(0, ge=0)
-    vram_per_gpu: str | None = None  # e.g. "24GB"
-    cpus: int | None = None
-    ram_gb: float | None = None
+    gpus: int = Field(0, ge=0, le=4096, description="GPUs")
+    vram_per_gpu: str | None = Field(None, pattern=r"^\d{1,5}(\.\d+)?GB$")  # e.g. "24GB"
+    cpus: int | None = Field(None, ge=1, le=65_536, description="CPU cores")
+    ram_gb: float | None = Field(None, gt=0, le=1_000_000, description="GB")
 
 
 class Criteria(_Strict):
     """Seed 004: deploy at success >= 98 %, avg latency < 12 s, memory <= 10 GB, no critical role
     regression; iterate at 95-97 % or 12-15 s; abort below 95 % or above 15 s."""
 
-    min_success: float = Field(0.98, ge=0, le=1)
-    iterate_success: float = Field(0.95, ge=0, le=1)  # [iterate_success, min_success): iterate
-    max_latency_s: float = Field(12.0, gt=0)
-    iterate_latency_s: float = Field(15.0, gt=0)  # [max_latency_s, iterate_latency_s]: iterate
-    max_memory_gb: float = Field(10.0, gt=0)
-    max_role_drop: float = Field(0.10, ge=0, le=1)  # a role whose success falls this much below base is critical
-    max_general_drop: float = Field(0.10, ge=0, le=1)  # general probe (20 questions) falls this much: forgetting
+    min_success: float = Field(0.98, ge=0, le=1, description="fraction of items, 0-1 (98 % = 0.98)")
+    iterate_success: float = Field(0.95, ge=0, le=1, description="fraction of items, 0-1")  # [iterate_success, min_success): iterate
+    max_latency_s: float = Field(12.0, gt=0, le=3600, description="seconds per answer")
+    iterate_latency_s: float = Field(15.0, gt=0, le=4500, description="seconds per answer")  # [max_latency_s, iterate_latency_s]: iterate
+    max_memory_gb: float = Field(10.0, gt=0, le=65_536, description="GB")
+    max_role_drop: float = Field(0.10, ge=0, le=1, description="fraction of items, 0-1")  # a role whose success falls this much below base is critical
+    max_general_drop: float = Field(0.10, ge=0, le=1, description="fraction of items, 0-1")  # general probe (20 questions) falls this much: forgetting
 
     @model_validator(mode="after")
     def _bands(self):
@@ -76,22 +77,22 @@ class Criteria(_Strict):
 
 
 class Budget(_Strict):
-    max_iterations: int = Field(3, ge=1)
-    max_wall_s: float = Field(1800, gt=0)
+    max_iterations: int = Field(3, ge=1, le=50, description="train-evaluate rounds")
+    max_wall_s: float = Field(1800, gt=0, le=7 * 24 * 3600, description="seconds of wall time (at most a week)")
 
 
 class EvalConfig(_Strict):
-    limit: int | None = Field(30, ge=1)  # test items scored per iteration
+    limit: int | None = Field(30, ge=1, le=100_000, description="test items")  # test items scored per iteration
     compare_base: bool = True
-    batch_size: int = Field(32, ge=1)  # generation batch (tools/evaluate.py EvalSpec.batch_size)
+    batch_size: int = Field(32, ge=1, le=1024, description="sequences per generation batch")  # generation batch (tools/evaluate.py EvalSpec.batch_size)
     export: bool = True  # judge the decision on the exported GGUF in llama.cpp (when llama.cpp is installed)
 
 
 class Request(_Strict):
     """What the user asked for, typed."""
 
-    goal: str
-    base_model: str = DEFAULT_MODEL
+    goal: str = Field(max_length=20_000)
+    base_model: str = Field(DEFAULT_MODEL, min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")
     task_type: Literal["instruction", "chat", "classification", "generation"] = "chat"
     dataset: DatasetRef = Field(default_factory=DatasetRef)
     training_config: TrainingConfig = Field(default_factory=TrainingConfig)

@@ -166,9 +166,31 @@ def test_llm_path_uses_the_structured_output():
     r, how = goal_to_request(ISSUE_GOAL, llm=FunctionModel(answer), overrides={"budget.max_iterations": 2})
     assert how == "llm"
     assert "seed 004" in seen["instructions"]
-    assert (r.goal, r.base_model, r.criteria.iterate_latency_s, r.budget.max_iterations) == (
-        ISSUE_GOAL, "Qwen/Qwen2.5-Coder-0.5B-Instruct", 6.25, 2)
+    assert (r.goal, r.criteria.iterate_latency_s, r.budget.max_iterations) == (ISSUE_GOAL, 6.25, 2)
+    assert r.base_model == "smollm2-135m-instruct"  # the goal names SmolLM2: the LLM's other model is not taken
+    assert "overruled: the LLM proposed base_model = 'Qwen/Qwen2.5-Coder-0.5B-Instruct'; kept 'smollm2-135m-instruct' " \
+           "(the goal states it)" in r.assumptions
     assert r.assumptions[0].startswith("stated:") and r.assumptions[-1].startswith("flag: budget.max_iterations")
+
+
+def test_the_llm_is_a_proposer_not_an_authority():
+    """Issue 14: the LLM-parsed request set criteria, budget, evaluation.export and dataset.path freely."""
+    def answer(messages, info: AgentInfo) -> ModelResponse:
+        args = {"goal": "ignored", "criteria": {"min_success": 0.2, "iterate_success": 0.1, "max_memory_gb": 500},
+                "budget": {"max_iterations": 40, "max_wall_s": 600000}, "evaluation": {"export": False},
+                "dataset": {"path": "/etc", "format": "tunepilot"}, "training_config": {"rank": 8}}
+        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, args)])
+
+    r, how = goal_to_request(ISSUE_GOAL, llm=FunctionModel(answer))
+    assert how == "llm"
+    assert (r.criteria.min_success, r.criteria.max_memory_gb) == (0.9, 10.0)  # stated 90 %; the default memory line
+    assert (r.budget.max_iterations, r.budget.max_wall_s, r.evaluation.export, r.dataset.path) == (3, 1800, True, None)
+    assert r.training_config.rank == 8  # a training choice the goal left open: the proposal is taken
+    overruled = [n for n in r.assumptions if n.startswith("overruled:")]
+    assert "overruled: the LLM proposed criteria.min_success = 0.2; kept 0.9 (the goal states it)" in overruled
+    assert any(n.startswith("overruled: the LLM proposed budget.max_wall_s = 600000") and "may not choose" in n
+               for n in overruled)
+    assert len(overruled) == 10  # success, latency (both bands each), memory, iterations, wall time, export, path, format
 
 
 def test_llm_failure_falls_back_to_the_offline_parser():

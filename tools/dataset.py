@@ -20,7 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tunepilot.tools.data import teachers
-from tunepilot.tools.data.io import split_by_role, write_splits
+from tunepilot.tools.data.io import claim_dataset, split_by_role, write_splits
 from tunepilot.tools.data.isolation import isolation
 from tunepilot.tools.data.sandbox import Sandbox
 from tunepilot.tools.data.validate import ContaminationGuard, Deduper, call_errors, count_by, stats, token_length
@@ -74,6 +74,7 @@ def generate_dataset(spec: DatasetSpec, progress=None) -> DatasetCard:
     multi-step, direct answers and clarifying questions), validate them, split 80/10/10 by role, write."""
     from tunepilot.models import load_tokenizer, resolve_model
 
+    claim_dataset(spec.out)  # a folder that is not ours is refused before any work, not after it
     rng = random.Random(spec.seed)
     tokenizer = load_tokenizer(resolve_model(spec.model))
     teacher = teachers.make(spec)

@@ -25,8 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tunepilot import TunepilotError
 from tunepilot.models import DEFAULT_MODEL
+from tunepilot.outputs import claim_dir, replace_dir
 
 LADDER = ["q4_k_m", "q5_k_m", "q8_0"]  # seed 004: start small, step up while quality drops too much
+EXPORT_MARKERS = ("export_report.json", "merged", "merged.part")  # an --out an earlier export wrote
 
 
 class ExportSpec(BaseModel):
@@ -88,7 +90,7 @@ def export(spec: ExportSpec, log: Callable[[str], None] = lambda msg: None) -> E
         write_modelfile,
     )
 
-    out = Path(spec.out)
+    out = claim_dir(spec.out, "export", EXPORT_MARKERS)  # new, empty, or an earlier export (files rewritten)
     out.mkdir(parents=True, exist_ok=True)
     data = spec.data or _training_data(spec.adapter)
     if spec.verify and data is None:
@@ -190,8 +192,7 @@ def merge(spec: ExportSpec, dest: Path):
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    shutil.rmtree(dest, ignore_errors=True)
-    os.replace(tmp, dest)
+    replace_dir(tmp, dest)
     return dest, tok, precision
 
 

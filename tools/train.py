@@ -26,11 +26,13 @@ from pydantic import BaseModel, Field, model_validator
 from tunepilot import TunepilotError
 from tunepilot.config import DEFAULT_LR, TrainingConfig
 from tunepilot.models import DEFAULT_MODEL
+from tunepilot.outputs import claim_dir
 
 TARGETS = {
     "attn": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "attn+mlp": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
 }
+TRAIN_MARKERS = ("training_config.json", "loss_mask_audit.json", "result.json", "checkpoints")  # an --out we wrote
 
 
 class TrainSpec(TrainingConfig):
@@ -86,7 +88,7 @@ def train(spec: TrainSpec, progress=None) -> TrainResult:
     if spec.deepspeed_offload or spec.mix_general:
         raise TunepilotError("deepspeed_offload and mix_general are not wired yet (the fault ladder skips them: "
                              "they need deepspeed and a general corpus)")
-    out = Path(spec.out)
+    out = claim_dir(spec.out, "training output", TRAIN_MARKERS)  # new, empty, or ours: resumed as before
     out.mkdir(parents=True, exist_ok=True)
     model_path = resolve_model(spec.model)
     precision = choose_precision(spec.precision)  # decided here, once; the child uses what it is given

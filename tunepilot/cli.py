@@ -23,6 +23,9 @@ from pydantic import ValidationError
 from tunepilot import TunepilotError
 from tunepilot.atomic import write_text
 from tunepilot.models import DEFAULT_MODEL
+from tunepilot.outputs import claim_file
+
+EVAL_REPORT_KEYS = ("model", "source", "n", "success_rate")  # an --out file holding these is an earlier report
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--base-url", help="OpenAI-compatible endpoint for --teacher openai (key: OPENAI_API_KEY)")
     g.add_argument("--teacher-model", default="gpt-4o-mini")
     g.add_argument("--api-fraction", type=float, default=0.5)
+    g.add_argument("--allow-unisolated-exec", action="store_true", default=None,
+                   help="run code written by --teacher openai/self even where this machine has no namespaces to "
+                        "isolate it (no network, PID or mount isolation; the environment is still emptied)")
     g.add_argument("--json", action="store_true")
     i = data.add_parser("import", help="convert alpaca/sharegpt/openai/chatml JSONL")
     i.add_argument("file", type=Path)
@@ -188,16 +194,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args, console) -> dict:
     if args.cmd == "data" and args.data_cmd == "generate":
+        from tunepilot.tools.data.io import claim_dataset
         from tunepilot.tools.dataset import DatasetSpec, generate_dataset
 
         spec = DatasetSpec(**_spec_args(args, ("cmd", "data_cmd", "json")))
+        claim_dataset(spec.out)  # refused before generating, not after
         with console.progress("generating", spec.n) as bar:
             card = generate_dataset(spec, progress=lambda done, total: bar(done))
         console.dataset(card)
         return card.model_dump(mode="json")
     if args.cmd == "data":
+        from tunepilot.tools.data.io import claim_dataset
         from tunepilot.tools.dataset import import_dataset
 
+        claim_dataset(args.out)
         card = import_dataset(args.file, args.format, args.out)
         console.dataset(card)
         return card.model_dump(mode="json")
@@ -217,11 +227,12 @@ def _run(args, console) -> dict:
         from tunepilot.tools.evaluate import EvalSpec, evaluate
 
         spec = EvalSpec(**_spec_args(args, ("cmd", "json", "out")))
+        out = args.out and claim_file(args.out, "eval report", EVAL_REPORT_KEYS)  # refused before evaluating
         with console.spinner(f"evaluating {spec.suite or spec.data}"):
             report = evaluate(spec)
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            write_text(args.out, report.model_dump_json(indent=2) + "\n")
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_text(out, report.model_dump_json(indent=2) + "\n")
         console.evaluated(report)
         return report.model_dump(mode="json", exclude={"items": True, "base": {"items"}})
     if args.cmd == "export":
@@ -267,6 +278,10 @@ def _agent(args, console) -> dict:
                 overrides[key.strip()] = json.loads(value)
             except json.JSONDecodeError:
                 overrides[key.strip()] = value
+        runs.check_goal(args.goal, model=args.model, overrides=overrides, planner=args.planner, base_url=args.base_url,
+                        llm_model=args.llm_model, api_key_env=args.api_key_env)  # before any progress is shown
+        if args.run_id:
+            runs.run_dir(args.run_id, args.runs_dir)  # a bad id fails before any progress is shown too
         with console.training() as on_train:
             result = runs.start(args.goal, model=args.model, planner=args.planner, base_url=args.base_url,
                                 llm_model=args.llm_model, api_key_env=args.api_key_env, overrides=overrides,

@@ -45,7 +45,7 @@ PATTERNS = [
 ]
 
 
-def _env_secrets() -> list[str]:
+def env_secrets() -> list[str]:
     """Values of credential-named environment variables, longest first (so a prefix never leaves a tail)."""
     values = {v for k, v in os.environ.items() if _ENV_SECRET.search(k) and not k.endswith("_ENV") and len(v) >= 8}
     return sorted(values, key=len, reverse=True)
@@ -57,20 +57,22 @@ def secret_key(key) -> bool:
 
 
 def redact_text(text: str, env: list[str] | None = None) -> str:
-    for value in _env_secrets() if env is None else env:
+    for value in env_secrets() if env is None else env:
         text = text.replace(value, MASK)
     for pattern, repl in PATTERNS:
         text = pattern.sub(repl, text)
     return text
 
 
-def redact(obj, env: list[str] | None = None):
-    """A copy of a JSON-like object with credentials masked (keys kept, values masked)."""
-    env = _env_secrets() if env is None else env
+def redact(obj, env: list[str] | None = None, *, by_key: bool = True):
+    """A copy of a JSON-like object with credentials masked. `by_key=False` for data (training
+    records, where a tool's parameter may be called api_key): only the text of values is masked."""
+    env = env_secrets() if env is None else env
     if isinstance(obj, dict):
-        return {k: MASK if secret_key(k) and obj[k] not in (None, "", [], {}) else redact(v, env) for k, v in obj.items()}
+        return {k: MASK if by_key and secret_key(k) and obj[k] not in (None, "", [], {}) else redact(v, env, by_key=by_key)
+                for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [redact(v, env) for v in obj]
+        return [redact(v, env, by_key=by_key) for v in obj]
     if isinstance(obj, str):
         return redact_text(obj, env)
     if isinstance(obj, Path):
