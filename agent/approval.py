@@ -22,6 +22,7 @@ from pathlib import Path
 from tunepilot.agent import evidence
 from tunepilot.agent.journal import Journal, existing_run_dir, now
 from tunepilot.atomic import fsync_dir
+from tunepilot.redact import redact_text
 from tunepilot.agent.state import RunState
 from tunepilot import TunepilotError
 
@@ -153,7 +154,7 @@ def _fill(tmp: Path, folder: Path, state: RunState) -> None:
     bad = [src for src, digest in rec.evidence.items() if src not in copied or evidence.sha256(copied[src]) != digest]
     if bad:
         raise TunepilotError("the bundle does not match the decision's hashes: " + ", ".join(bad))
-    (tmp / "MODEL_CARD.md").write_text(model_card(folder, state))
+    (tmp / "MODEL_CARD.md").write_text(redact_text(model_card(folder, state)))
     sums = [f"{evidence.sha256(p)}  {p.relative_to(tmp)}" for p in sorted(tmp.rglob("*")) if p.is_file()]
     (tmp / "SHA256SUMS").write_text("\n".join(sums) + "\n")
 

@@ -35,7 +35,7 @@ class GoalInput(BaseModel):
     goal: str = Field(max_length=20_000)
     model: str | None = Field(None, max_length=1024)
     planner: Literal["playbook", "llm"] = "playbook"
-    base_url: str | None = Field(None, max_length=2048, pattern=r"^https?://[^\s]+$")
+    base_url: str | None = Field(None, max_length=2048, pattern=r"^https?://\S+$")  # never with user:pw@ (check_goal)
     llm_model: str = Field("gpt-4o-mini", max_length=256)
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # the *name* of the
     # variable holding the key, never the key

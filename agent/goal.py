@@ -30,6 +30,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from tunepilot.agent.schemas import Hardware, Request
 from tunepilot.models import DEFAULT_MODEL
 from tunepilot.paths import prompts_dir
+from tunepilot.redact import clip
 
 # ---- the words -> fields tables -------------------------------------------------------------
 
@@ -311,7 +312,7 @@ def goal_to_request(text: str, *, llm=None, model: str | None = None, hardware: 
         answer = agent.run_sync(text).output
     except Exception as e:  # noqa: BLE001 - network, auth, no valid Request after retries: all the same here
         request = parse_goal(text, model=model, hardware=hardware, overrides=overrides)
-        note = f"llm goal parsing failed ({type(e).__name__}: {str(e)[:200]}); used the offline parser"
+        note = f"llm goal parsing failed ({type(e).__name__}: {clip(e, 200)}); used the offline parser"
         return request.model_copy(update={"assumptions": [note, *request.assumptions]}), "offline"
     offline = parse_goal(text, model=model, hardware=hardware, overrides=overrides)
     values = dict(_leaves(answer))

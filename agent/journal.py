@@ -73,9 +73,7 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_json(path: Path, obj) -> None:
-    """Atomic and durable (tunepilot/atomic.py), credentials masked."""
-    atomic.write_json(path, redact(obj))
+write_json = atomic.write_json  # atomic, durable, credentials masked
 
 
 def _event(raw: bytes) -> dict | None:

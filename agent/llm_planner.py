@@ -34,6 +34,7 @@ from tunepilot.agent.records import (
 )
 from tunepilot.agent.toolbox import Toolbox
 from tunepilot.paths import prompts_dir
+from tunepilot.redact import clip
 
 
 class PlannerVerdict(BaseModel):
@@ -132,7 +133,7 @@ class LLMPlanner:
             raise  # a rejection: no planner continues
         except Exception as e:  # noqa: BLE001 - any model failure hands over to the playbook
             tb.journal.log(tb.actor, "fallback", rationale=f"LLM planner failed ({type(e).__name__}: "
-                           f"{str(e)[:300]}); the playbook planner continues from the current state")
+                           f"{clip(e, 300)}); the playbook planner continues from the current state")
             tb.actor = "planner:playbook(fallback)"
             return self.fallback.run(tb)
         verdict = result.output

@@ -19,6 +19,7 @@ from tunepilot.agent.schemas import Hardware, validate_file
 from tunepilot.agent.state import RunState
 from tunepilot.agent.toolbox import Toolbox
 from tunepilot import TunepilotError
+from tunepilot.redact import no_userinfo
 
 
 def _hardware(hw: dict) -> Hardware:
@@ -48,6 +49,10 @@ def check_goal(goal: str, *, model: str | None = None, overrides: dict | None = 
     if not goal.strip():
         raise TunepilotError("GOAL: empty; say what the model should get better at and the bars to meet")
     g = GoalInput(goal=goal, model=model, overrides=overrides or {}, **rest)
+    try:
+        no_userinfo(g.base_url)
+    except ValueError as e:
+        raise TunepilotError(f"--base-url: {e}") from None
     try:
         parse_goal(goal, model=model, overrides=overrides)
     except ValueError as e:

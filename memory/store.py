@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from tunepilot import paths
+from tunepilot.redact import redact
 
 SCHEMA_VERSION = 2  # 2: probes (the CPU matmul probe per kind of CPU)
 SCHEMA = [
@@ -136,6 +137,8 @@ class Memory:
         names) and its faults ({"fault", "fix", "fixed"}); returns the row id."""
         if hasattr(config, "model_dump"):
             config = config.model_dump()
+        model, hardware, config, metrics = redact([model, hardware, config, metrics])  # the store is a record too
+        failures = redact(failures or [])
         with self._connect() as conn, self._write(conn):
             cur = conn.execute(
                 "INSERT INTO runs (time, run_id, model, hardware_key, hardware, config, metrics, outcome)"

@@ -14,6 +14,7 @@ error line and the path of its full log.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from tunepilot import TunepilotError
+from tunepilot.redact import clip, redact
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -55,7 +57,7 @@ def call(target: str, spec: BaseModel, result_type: type[T], *, out: Path, timeo
             raise ToolFailed(f"{target} did not finish within {timeout:.0f} s; log: {log_file}") from e
     if p.returncode != 0 or not out.exists():
         tail = log_file.read_text(errors="replace").splitlines()[-40:]
-        raise ToolFailed(f"{target} failed (exit {p.returncode}): {last_error(tail)[:400]} — full log: {log_file}")
+        raise ToolFailed(f"{target} failed (exit {p.returncode}): {clip(last_error(tail), 400)} — full log: {log_file}")
     return result_type.model_validate_json(out.read_text())
 
 
@@ -66,7 +68,7 @@ def main(argv: list[str]) -> int:
     spec_type = next(v for k, v in hints.items() if k != "return")
     result = fn(spec_type.model_validate_json(Path(spec_file).read_text()))
     tmp = Path(out).with_name(Path(out).name + ".partial")
-    tmp.write_text(result.model_dump_json(indent=2) + "\n")
+    tmp.write_text(json.dumps(redact(result.model_dump(mode="json")), indent=2) + "\n")  # a record: masked
     os.replace(tmp, out)
     return 0
 

@@ -15,9 +15,9 @@ import json
 import random
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from tunepilot.tools.data import teachers
 from tunepilot.tools.data.io import claim_dataset, split_by_role, write_splits
@@ -26,6 +26,7 @@ from tunepilot.tools.data.sandbox import Sandbox
 from tunepilot.tools.data.validate import ContaminationGuard, Deduper, call_errors, count_by, stats, token_length
 from tunepilot import TunepilotError
 from tunepilot.models import DEFAULT_MODEL
+from tunepilot.redact import no_userinfo
 
 ROLE_MIX = {"coder": 0.58, "tester": 0.26, "researcher": 0.09, "coordinator": 0.07}  # seed 004's task split
 
@@ -47,7 +48,8 @@ class DatasetSpec(BaseModel):
     model: str = DEFAULT_MODEL  # --model: its tokenizer enforces max_tokens
     max_tokens: int = Field(768, ge=64)  # records longer than this (rendered) are rejected
     near_dup_threshold: float = 0.9  # Jaccard of user-text 3-grams, same calls
-    base_url: str | None = None  # --base-url: OpenAI-compatible endpoint for teacher=openai
+    base_url: Annotated[str | None, AfterValidator(no_userinfo)] = None  # --base-url: OpenAI-compatible endpoint for
+    # teacher=openai (the key comes from $OPENAI_API_KEY, never from the URL)
     teacher_model: str = "gpt-4o-mini"  # --teacher-model
     allow_unisolated_exec: bool = False  # --allow-unisolated-exec: run a remote teacher's code without namespaces
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from tunepilot.tools.signals import last_error, read_metrics, training_signals
 from tunepilot.config import TrainingConfig
 from tunepilot.rules import Step, next_step
+from tunepilot.redact import clip
 
 FAULTS = Path(__file__).with_name("faults.yaml")
 Fault = Literal["gpu_oom", "cpu_oom", "nan", "diverged", "no_progress", "overfitting", "forgetting", "data_error", "unknown",
@@ -62,13 +63,13 @@ def diagnose(f: Failure) -> Diagnosis:
             hit = next((m for m in p["match"] if re.search(m, text)), None)
             if hit:
                 line = next((line for line in reversed(text.splitlines()) if re.search(hit, line)), hit)
-                return _dx(p["fault"], f"log matches {hit!r}: {line.strip()[:200]}")
+                return _dx(p["fault"], f"log matches {hit!r}: {clip(line.strip(), 200)}")
         for p in faults["patterns"]:
             if f.returncode in p.get("returncodes", []):
                 return _dx(p["fault"], f"child killed (exit {f.returncode}) with no error in its log: the OOM "
                                        "killer or a memory limit")
         last = last_error(text.splitlines())
-        return _dx("unknown", f"exit {f.returncode}: {last.strip()[:200]}")
+        return _dx("unknown", f"exit {f.returncode}: {clip(last.strip(), 200)}")
     sig = training_signals(f.metrics)
     for signal, fault in (("nonfinite", "nan"), ("overfit", "overfitting"), ("no_progress", "no_progress")):
         if signal in sig:

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from tunepilot.paths import home
+from tunepilot.redact import redact
 
 _SETTINGS = ("suite", "split", "limit", "batch_size", "max_new_tokens", "latency_probe", "general_probe",
              "constrained")
@@ -75,6 +76,6 @@ def save_base(key: str, report: dict) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     f = d / f"{key}.json"
     tmp = f.with_name(f.name + f".{os.getpid()}.partial")
-    tmp.write_text(json.dumps(report) + "\n")
+    tmp.write_text(json.dumps(redact(report)) + "\n")
     os.replace(tmp, f)  # a reader sees the whole report or none
     return f

@@ -15,7 +15,6 @@ Q5_K_M, then Q8_0, while success drops more than `max_success_drop` below the me
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Callable, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tunepilot import TunepilotError
+from tunepilot.atomic import write_json
 from tunepilot.models import DEFAULT_MODEL
 from tunepilot.outputs import claim_dir, replace_dir
 
@@ -164,7 +164,7 @@ def export(spec: ExportSpec, log: Callable[[str], None] = lambda msg: None) -> E
     report.ollama = {"created": False, "command": f"ollama create {name} -f {out / 'Modelfile'}"}
     if spec.ollama:  # only when asked: the agent creates the Ollama model in deploy, after a person's approval
         report.ollama = ollama_create(name, out / "Modelfile")
-    _atomic_json(out / "export_report.json", report.model_dump(mode="json"))
+    write_json(out / "export_report.json", report.model_dump(mode="json"))
     return report
 
 
@@ -251,6 +251,4 @@ def _ollama_name(out: Path) -> str:
 
 
 def _atomic_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json(path, obj)

@@ -24,9 +24,11 @@ from pathlib import Path
 from pydantic import BaseModel, Field, model_validator
 
 from tunepilot import TunepilotError
+from tunepilot.atomic import write_json
 from tunepilot.config import DEFAULT_LR, TrainingConfig
 from tunepilot.models import DEFAULT_MODEL
 from tunepilot.outputs import claim_dir
+from tunepilot.redact import clip
 
 TARGETS = {
     "attn": ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -93,10 +95,10 @@ def train(spec: TrainSpec, progress=None) -> TrainResult:
     model_path = resolve_model(spec.model)
     precision = choose_precision(spec.precision)  # decided here, once; the child uses what it is given
     audit = loss_mask_audit(spec, model_path)
-    (out / "loss_mask_audit.json").write_text(json.dumps(audit, indent=2) + "\n")
+    write_json(out / "loss_mask_audit.json", audit)
     config = json.loads(spec.model_dump_json()) | {"model_path": model_path,
                                                     "precision_chosen": precision.model_dump()}
-    (out / "training_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    write_json(out / "training_config.json", config)
     (out / "result.json").unlink(missing_ok=True)
     child_cmd = ["-m", "tunepilot.tools.train_child", "--config", str(out / "training_config.json")]
     if _processes(spec) > 1:  # several GPUs: accelerate's launcher starts one process per GPU
@@ -146,7 +148,7 @@ class TrainFailed(TunepilotError):
         self.returncode, self.log, self.tail, self.diagnosis, self.fault = returncode, log, tail, diagnosis, fault
         last = last_error(tail)
         why = f" — {diagnosis}" if diagnosis else ""
-        super().__init__(f"training failed (exit {returncode}): {last[:300]}{why} — full log: {log}")
+        super().__init__(f"training failed (exit {returncode}): {clip(last, 300)}{why} — full log: {log}")
 
 
 def _term_raises() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from tunepilot.atomic import write_json
 from tunepilot.tools.train import TARGETS, TrainResult, TrainSpec, conversations, training_template  # noqa: F401
 
 
@@ -127,7 +128,7 @@ def recipe_main(config_path: str) -> None:
         "stopped_early": state.global_step < state.max_steps, "resumed_from": resume, "precision": precision.reason,
         "model_dtype": model_dtype,
     }
-    (out / "result.json").write_text(json.dumps(res, indent=2) + "\n")
+    write_json(out / "result.json", res)
 
 
 def _vm_peak_mb() -> float | None:

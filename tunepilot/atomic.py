@@ -28,4 +28,7 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+    """A JSON record: credentials masked (tunepilot/redact.py), then written atomically."""
+    from tunepilot.redact import redact
+
+    write_text(path, json.dumps(redact(obj), indent=2, default=str) + "\n")

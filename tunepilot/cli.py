@@ -21,9 +21,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from tunepilot import TunepilotError
-from tunepilot.atomic import write_text
+from tunepilot.atomic import write_json
 from tunepilot.models import DEFAULT_MODEL
 from tunepilot.outputs import claim_file
+from tunepilot.redact import redact_text
 
 EVAL_REPORT_KEYS = ("model", "source", "n", "success_rate")  # an --out file holding these is an earlier report
 
@@ -179,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as e:
         err = e.errors()[0]
         field = ".".join(str(x) for x in err["loc"]) or "input"
-        print(f"tunepilot: error: --{field.replace('_', '-')}: {err['msg']}", file=sys.stderr)
+        print(redact_text(f"tunepilot: error: --{field.replace('_', '-')}: {err['msg']}"), file=sys.stderr)
         return 2
     except TunepilotError as e:
-        print(f"tunepilot: error: {e}", file=sys.stderr)
+        print(redact_text(f"tunepilot: error: {' '.join(str(e).splitlines())}"), file=sys.stderr)  # one line
         return 2
     except KeyboardInterrupt:
         print("tunepilot: interrupted", file=sys.stderr)
@@ -232,7 +233,7 @@ def _run(args, console) -> dict:
             report = evaluate(spec)
         if out:
             out.parent.mkdir(parents=True, exist_ok=True)
-            write_text(out, report.model_dump_json(indent=2) + "\n")
+            write_json(out, report.model_dump(mode="json"))
         console.evaluated(report)
         return report.model_dump(mode="json", exclude={"items": True, "base": {"items"}})
     if args.cmd == "export":

@@ -80,6 +80,15 @@ def redact(obj, env: list[str] | None = None, *, by_key: bool = True):
     return obj
 
 
-def strip_userinfo(url: str | None) -> str | None:
-    """An endpoint URL without credentials (they belong in an environment variable, not in records)."""
-    return None if url is None else PATTERNS[0][0].sub("", url)
+def no_userinfo(url: str | None) -> str | None:
+    """A pydantic validator for endpoint URLs: credentials in a URL are refused (they would be sent as
+    Basic auth instead of the key, and they belong in an environment variable, not in records)."""
+    if url is not None and PATTERNS[0][0].search(url):
+        raise ValueError("credentials in the URL are refused; put the key in $OPENAI_API_KEY "
+                         "(or the variable --api-key-env names) and give the URL without user:password@")
+    return url
+
+
+def clip(text, n: int) -> str:
+    """The first `n` characters of `text` after masking (cutting first could leave half a secret unmasked)."""
+    return redact_text(str(text))[:n]
