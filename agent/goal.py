@@ -306,10 +306,11 @@ def goal_to_request(text: str, *, llm=None, model: str | None = None, hardware: 
     if llm is None:
         return parse_goal(text, model=model, hardware=hardware, overrides=overrides), "offline"
     from pydantic_ai import Agent
+    from pydantic_ai.usage import UsageLimits
 
     try:
         agent = Agent(llm, output_type=Request, instructions=PROMPT.read_text(), retries=2)
-        answer = agent.run_sync(text).output
+        answer = agent.run_sync(text, usage_limits=UsageLimits(request_limit=4)).output
     except Exception as e:  # noqa: BLE001 - network, auth, no valid Request after retries: all the same here
         request = parse_goal(text, model=model, hardware=hardware, overrides=overrides)
         note = f"llm goal parsing failed ({type(e).__name__}: {clip(e, 200)}); used the offline parser"

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 from pydantic_ai import Agent, ModelRetry, RunContext
+from pydantic_ai.usage import UsageLimits
 
 from tunepilot.agent.planner import PlaybookPlanner
 from tunepilot.agent.schemas import Decision
@@ -116,6 +117,11 @@ def build_agent(model):
     return agent
 
 
+def request_limit(request) -> int:
+    """Model requests one planning conversation may make: a handful per allowed iteration."""
+    return 12 + 10 * request.budget.max_iterations
+
+
 class LLMPlanner:
     name = "llm"
 
@@ -127,8 +133,8 @@ class LLMPlanner:
         agent = build_agent(self.model)
         goal = (f"Goal: {tb.request.goal}\nCriteria: {tb.request.criteria.model_dump()}\n"
                 f"Budget: {tb.request.budget.model_dump()}\nStarting config: {tb.config.model_dump(exclude_none=True)}")
-        try:
-            result = agent.run_sync(goal, deps=tb)
+        try:  # a bounded conversation: an LLM that keeps calling tools hands over to the playbook
+            result = agent.run_sync(goal, deps=tb, usage_limits=UsageLimits(request_limit=request_limit(tb.request)))
         except Stopped:
             raise  # a rejection: no planner continues
         except Exception as e:  # noqa: BLE001 - any model failure hands over to the playbook

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from tunepilot.agent.approval import approve, load_state, reject, render, summary  # noqa: F401 (the CLI's verbs)
 from tunepilot.agent.events import GoalInput
 from tunepilot.agent.journal import Journal, existing_run_dir, new_run_id, run_dir, runs_root, write_json
@@ -55,6 +57,10 @@ def check_goal(goal: str, *, model: str | None = None, overrides: dict | None = 
         raise TunepilotError(f"--base-url: {e}") from None
     try:
         parse_goal(goal, model=model, overrides=overrides)
+    except ValidationError as e:  # the request as a whole (a dataset format without a path, crossed bands)
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "request"
+        raise TunepilotError(f"{where}: {err['msg'].removeprefix('Value error, ')}") from None
     except ValueError as e:
         raise TunepilotError(str(e)) from None
     return g

@@ -140,3 +140,20 @@ def test_endpoint_down_backs_off_then_playbook(tiny_model):
     ev = [json.loads(line) for line in (runs.run_dir("t-down") / "journal.jsonl").read_text().splitlines()]
     fb = next(e for e in ev if e["kind"] == "fallback")
     assert "playbook" in fb["rationale"] and r["decision"] == "deploy"
+
+
+def test_an_llm_that_never_stops_hands_over_to_the_playbook(tmp_path, tiny_model):
+    """Issue 14: pydantic-ai allowed any number of requests; the conversation is bounded by the budget."""
+    from tunepilot.agent.llm_planner import request_limit
+
+    calls = []
+
+    def chatty(messages, info: AgentInfo) -> ModelResponse:
+        calls.append(1)
+        return ModelResponse(parts=[ToolCallPart("generate_data", {"n_examples": 40})])  # forever, never an answer
+
+    tb = _toolbox(tmp_path, tiny_model)
+    decision = LLMPlanner(FunctionModel(chatty)).run(tb)
+    fb = next(e for e in tb.journal.events if e["kind"] == "fallback")
+    assert len(calls) == request_limit(tb.request) == 12 + 10 * tb.request.budget.max_iterations
+    assert "UsageLimitExceeded" in fb["rationale"] and decision.action == "deploy"

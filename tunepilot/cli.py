@@ -29,8 +29,17 @@ from tunepilot.redact import redact_text
 EVAL_REPORT_KEYS = ("model", "source", "n", "success_rate")  # an --out file holding these is an earlier report
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (exit 2) like every other bad input."""
+
+    def error(self, message: str):
+        where = self.prog.removeprefix("tunepilot").strip()
+        print(f"tunepilot: error: {where + ': ' if where else ''}{message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tunepilot", description="Autopilot for LoRA/QLoRA fine-tuning")
+    p = _Parser(prog="tunepilot", description="Autopilot for LoRA/QLoRA fine-tuning")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     data = sub.add_parser("data", help="make or import a dataset").add_subparsers(dest="data_cmd", required=True)
@@ -290,6 +299,7 @@ def _agent(args, console) -> dict:
         console.decided(result)
         return result
     if args.cmd == "resume":
+        runs.existing_run_dir(args.run_id, args.runs_dir)  # before any progress is shown
         with console.training() as on_train:
             result = runs.resume(args.run_id, args.runs_dir, progress=on_train, echo=console.event)
         console.decided(result)
