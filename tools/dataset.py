@@ -23,7 +23,8 @@ from tunepilot.tools.data import teachers
 from tunepilot.tools.data.io import claim_dataset, split_by_role, write_splits
 from tunepilot.tools.data.isolation import isolation
 from tunepilot.tools.data.sandbox import Sandbox
-from tunepilot.tools.data.validate import ContaminationGuard, Deduper, call_errors, count_by, stats, token_length
+from tunepilot.tools.data.validate import (ContaminationGuard, Deduper, call_errors, count_by, stats, token_length,
+                                          tool_schema_errors)
 from tunepilot import TunepilotError
 from tunepilot.models import DEFAULT_MODEL
 from tunepilot.redact import no_userinfo
@@ -38,16 +39,16 @@ class DatasetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     out: Path  # --out: output folder (train/val/test.jsonl + metadata.json)
-    n: int = Field(300, ge=10)  # --n: examples before the 80/10/10 split
-    seed: int = 0  # --seed: same seed -> same bytes (template teacher)
+    n: int = Field(300, ge=10, le=1_000_000)  # --n: examples before the 80/10/10 split
+    seed: int = Field(0, ge=0, le=2**32 - 1)  # --seed: same seed -> same bytes (template teacher)
     teacher: Literal["template", "openai", "self"] = "template"  # --teacher
     role_mix: dict[str, float] = Field(default_factory=lambda: dict(ROLE_MIX))
     api_fraction: float = Field(0.5, ge=0, le=1)  # share of schema-diverse API examples: argument fidelity on unseen tools
     no_tool_fraction: float = Field(0.08, ge=0, le=1)  # answer directly, call nothing
     ask_fraction: float = Field(0.06, ge=0, le=1)  # a required argument is missing: ask for it
     model: str = DEFAULT_MODEL  # --model: its tokenizer enforces max_tokens
-    max_tokens: int = Field(768, ge=64)  # records longer than this (rendered) are rejected
-    near_dup_threshold: float = 0.9  # Jaccard of user-text 3-grams, same calls
+    max_tokens: int = Field(768, ge=64, le=131_072)  # records longer than this (rendered) are rejected
+    near_dup_threshold: float = Field(0.9, gt=0, le=1)  # Jaccard of user-text 3-grams, same calls
     base_url: Annotated[str | None, AfterValidator(no_userinfo)] = None  # --base-url: OpenAI-compatible endpoint for
     # teacher=openai (the key comes from $OPENAI_API_KEY, never from the URL)
     teacher_model: str = "gpt-4o-mini"  # --teacher-model
@@ -138,6 +139,8 @@ def _kind(rng: random.Random, spec: DatasetSpec) -> str:
 
 
 def _check(record: dict, dedup: Deduper, guard: ContaminationGuard) -> str | None:
+    if tool_schema_errors(record):  # a tool's parameters are not valid JSON Schema: would crash evaluation
+        return "tool_schema_invalid"
     if call_errors(record):
         return "schema_invalid"
     return guard.check(record) or dedup.check(record)

@@ -39,13 +39,13 @@ class EvalSpec(BaseModel):
     model: str = DEFAULT_MODEL  # --model
     adapter: Path | None = None  # --adapter: LoRA adapter folder to evaluate on top of --model
     gguf: Path | None = None  # --gguf: evaluate this GGUF in llama.cpp instead (an exported model)
-    limit: int | None = Field(None, ge=1)  # --limit: first N items
+    limit: int | None = Field(None, ge=1, le=100_000)  # --limit: first N items
     compare_base: bool = False  # --compare-base: also score the base model, paired test
     split: str = "test"
-    batch_size: int = Field(32, ge=1)  # --batch-size: generation batch; rows leave it as they finish (Generator.greedy),
+    batch_size: int = Field(32, ge=1, le=1024)  # --batch-size: generation batch; rows leave it as they finish (Generator.greedy),
     # so a wide batch costs little: SmolLM2 fp32 on 2 cores scored 59 rows in 168 s at 8, 119 s at 32
-    max_new_tokens: int = Field(192, ge=8)
-    latency_probe: int = Field(5, ge=0)  # --latency-probe: answers timed one request at a time (0: off)
+    max_new_tokens: int = Field(192, ge=8, le=32_768)
+    latency_probe: int = Field(5, ge=0, le=1000)  # --latency-probe: answers timed one request at a time (0: off)
     general_probe: bool = True  # --no-general-probe: skip the 20 general questions (catastrophic forgetting check)
     constrained: bool = True  # --no-constrained: score raw decoding; default: schema-constrained tool calls
     # (tools/constrained.py), as llama.cpp and vLLM serve them

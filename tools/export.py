@@ -41,7 +41,7 @@ class ExportSpec(BaseModel):
     out: Path  # --out: export folder
     quants: list[str] = ["q8_0", "q4_k_m"]  # --quant: levels to make and verify
     ladder: bool = False  # --ladder: q4_k_m -> q5_k_m -> q8_0, stop at the first within the margin
-    verify: int = Field(10, ge=0)  # --verify: test items scored per model in llama.cpp (0: no verification)
+    verify: int = Field(10, ge=0, le=100_000)  # --verify: test items scored per model in llama.cpp (0: no verification)
     data: Path | None = None  # --data: dataset whose test split verifies (default: the adapter's training data)
     max_success_drop: float = Field(0.05, ge=0, le=1)  # allowed success loss of a quant vs the merged model
     reference_success: float | None = Field(None, ge=0, le=1)  # merged model's success, already measured on

@@ -44,7 +44,7 @@ class TrainSpec(TrainingConfig):
     data: Path  # --data: folder with train.jsonl and val.jsonl
     out: Path  # --out: run folder (adapter, metrics, checkpoints)
     model: str = DEFAULT_MODEL  # --model: embedded name, HF id or local folder
-    num_processes: int = Field(1, ge=1)  # --num-processes: GPUs for accelerate (1 on CPU)
+    num_processes: int = Field(1, ge=1, le=1024)  # --num-processes: GPUs for accelerate (1 on CPU)
     trust_remote_code: bool = False  # --trust-remote-code: only for models you trust
     resume: bool = True  # continue from the last checkpoint in out/checkpoints if present
 

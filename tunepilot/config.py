@@ -25,7 +25,7 @@ class TrainingConfig(BaseModel):
     # packing flattens a batch into one row; on 2 cores a 2048-token row cost 12 % more per token than two of
     # 1024), 4 on GPU
     grad_accum: int = Field(2, ge=1, le=1024, description="micro-batches per step")  # effective batch = batch_size x grad_accum x processes
-    learning_rate: float | None = Field(None, gt=0, lt=1, description="per step (a LoRA rate is ~1e-4 to 1e-3)")  # None: DEFAULT_LR by method
+    learning_rate: float | None = Field(None, gt=0, le=100, description="per step (a LoRA rate is ~1e-4 to 1e-3)")  # None: DEFAULT_LR by method
     rank: int = Field(16, ge=1, le=1024, description="LoRA rank")  # r=16 is seed 004's choice for a few hundred examples
     alpha: int | None = Field(None, ge=1, le=4096, description="LoRA alpha")  # None: 2 x rank
     dropout: float = Field(0.0, ge=0, lt=1)  # 0 is common (seed 002) and ~30 % faster on CPU

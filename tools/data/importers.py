@@ -1,8 +1,11 @@
 """Convert user datasets (Alpaca, ShareGPT, OpenAI messages, ChatML text) to our record format.
 
-`import_file(path, fmt)` reads JSONL (or a JSON array) and returns records as described in
-`tunepilot.chat`. It is all-or-nothing: the first malformed record raises `TunepilotError`
-with `"{path}:{lineno}: {field}: {reason}"` before anything is returned.
+`import_file(path, fmt)` reads JSONL (or a file that is one JSON array of records) and returns
+records as described in `tunepilot.chat`. It is all-or-nothing: the first problem raises
+`TunepilotError` with `"{path}:{lineno}: {field}: {reason}"` (or `"{path}: {reason}"` for the file
+as a whole: missing, a folder, empty) before anything is returned. The file is UTF-8 (a BOM is
+allowed), each line or array element at most `MAX_RECORD_BYTES`, strict JSON (no NaN/Infinity),
+and every tool's `parameters` valid JSON Schema (tools/data/validate.py `schema_problem`).
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from tunepilot import TunepilotError
 from tunepilot.chat import TOOL_CALL_RE, compact, parse_tool_calls
+from tunepilot.tools.data.jsonfile import MAX_RECORD_BYTES, read_file, read_items  # noqa: F401 (MAX_RECORD_BYTES: re-exported)
+from tunepilot.tools.data.validate import schema_problem
 
 Format = Literal["alpaca", "sharegpt", "openai", "chatml"]
 AGENT_ROLES = {"coder", "tester", "researcher", "coordinator"}
@@ -23,7 +28,6 @@ SPEAKERS = {"system": "system", "human": "user", "user": "user", "gpt": "assista
             "function_call": "call", "observation": "tool", "tool": "tool"}
 CHATML_TURN_RE = re.compile(r"<\|im_start\|>(\w+)\n(.*?)<\|im_end\|>", re.S)
 TOOL_RESPONSE_RE = re.compile(r"<tool_response>\s*(.*?)\s*</tool_response>", re.S)
-WS_RE = re.compile(r"\s*")
 
 
 class _Bad(Exception):
@@ -69,7 +73,7 @@ def _tools(raw: Any) -> list[dict]:
     raw = _parse(raw, "tools")
     if not isinstance(raw, list):
         raise _Bad(f"tools: expected a list, got {_kind(raw)}")
-    out = []
+    out, seen = [], {}
     for i, t in enumerate(raw):
         f = f"tools[{i}]"
         if isinstance(t, dict) and "function" in t:
@@ -78,8 +82,17 @@ def _tools(raw: Any) -> list[dict]:
             t, f = t["function"], f + ".function"
         if not isinstance(t, dict):
             raise _Bad(f"{f}: expected an object, got {_kind(t)}")
-        _str(t, "name", f"{f}.name", empty_ok=False)
-        out.append({"type": "function", "function": t})
+        name = _str(t, "name", f"{f}.name", empty_ok=False)
+        if name in seen:
+            raise _Bad(f"{f}.name: {name!r} is offered twice (also {seen[name]})")
+        seen[name] = f
+        _str(t, "description", f"{f}.description", required=False)
+        params = t.get("parameters")  # omitted (OpenAI): the tool takes no arguments
+        params = {"type": "object", "properties": {}} if params is None else _parse(params, f"{f}.parameters")
+        problem = schema_problem(params)
+        if problem:
+            raise _Bad(f"{f}.parameters: tool {name!r}: not a valid JSON Schema: {problem}")
+        out.append({"type": "function", "function": {**t, "parameters": params}})
     return out
 
 
@@ -93,6 +106,14 @@ def _call(name: Any, args: Any, tools: list[dict], field: str, call_id: str) -> 
     if tools and name not in {t["function"]["name"] for t in tools}:
         raise _Bad(f"{field}.name: {name!r} is not in tools")
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": compact(args)}}
+
+
+def _unanswered(pending: list[dict], field: str) -> None:
+    """A turn that is not a tool result may not follow a call that has none: every call is answered
+    before the conversation goes on (only the record's last message may be a call left open)."""
+    if pending:
+        c = pending[0]
+        raise _Bad(f"{field}: tool call {c['function']['name']!r} (id {c['id']!r}) has no tool result before this turn")
 
 
 def _answer(pending: list[dict], content: str, field: str, name: str | None = None) -> dict:
@@ -130,6 +151,7 @@ def _sharegpt(obj: dict) -> tuple[list[dict], list[dict]]:
             value = _parse(value, f"{f}.value")
             many = isinstance(value, list)
             if not messages or messages[-1]["role"] != "assistant":
+                _unanswered(pending, f)  # a new turn; one that joins the turn before adds to its calls
                 messages.append({"role": "assistant", "content": ""})
             for k, c in enumerate(value if many else [value]):
                 cf = f"{f}.value" + (f"[{k}]" if many else "")
@@ -143,7 +165,7 @@ def _sharegpt(obj: dict) -> tuple[list[dict], list[dict]]:
         elif role == "tool":
             messages.append(_answer(pending, value, f"{f}.from"))
         else:
-            pending = []
+            _unanswered(pending, f)
             messages.append({"role": role, "content": value})
     return messages, tools
 
@@ -166,6 +188,7 @@ def _openai(obj: dict) -> tuple[list[dict], list[dict]]:
             content = _str(m, "content", f"{f}.content")
             messages.append(_answer(pending, content, f, _str(m, "name", f"{f}.name", required=False)))
             continue
+        _unanswered(pending, f)
         calls = m.get("tool_calls") if role == "assistant" else None
         if calls is not None and not isinstance(calls, list):
             raise _Bad(f"{f}.tool_calls: expected a list, got {_kind(calls)}")
@@ -177,6 +200,8 @@ def _openai(obj: dict) -> tuple[list[dict], list[dict]]:
             if c.get("type", "function") != "function":
                 raise _Bad(f"{cf}.type: expected 'function', got {c.get('type')!r}")
             call_id = _str(c, "id", f"{cf}.id", empty_ok=False)
+            if any(call_id == other["id"] for other in msg.get("tool_calls", [])):
+                raise _Bad(f"{cf}.id: {call_id!r} is used twice in one turn")
             fn = c["function"]
             msg.setdefault("tool_calls", []).append(_call(fn.get("name"), fn.get("arguments"), tools,
                                                           f"{cf}.function", call_id))
@@ -212,7 +237,7 @@ def _chatml(obj: dict) -> tuple[list[dict], list[dict]]:
                 result, name = _tool_response(body)
                 messages.append(_answer(pending, result, f, name))
             continue
-        pending = []
+        _unanswered(pending, f)
         if role != "assistant":
             messages.append({"role": role, "content": content})
             continue
@@ -258,42 +283,32 @@ def _record(obj: Any, fmt: str) -> dict:
                      "steps": steps, "source": f"import:{fmt}"}}
 
 
-def _items(text: str, path: str) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON) of each record: JSONL lines, or the elements of a JSON array."""
-    if not text.lstrip().startswith("["):
-        for lineno, line in enumerate(text.split("\n"), 1):  # not splitlines(): U+2028 may sit in strings
-            if line.strip():
-                try:
-                    yield lineno, json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise TunepilotError(f"{path}:{lineno}: not JSON ({e.msg}, column {e.colno})") from None
-        return
+def _unicode(obj: Any) -> None:
+    """Strings are real Unicode: a lone surrogate escape (\\ud800) cannot be written back as UTF-8."""
     try:
-        items = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise TunepilotError(f"{path}:{e.lineno}: not JSON ({e.msg}, column {e.colno})") from None
-    decoder, pos, lineno, seen = json.JSONDecoder(), text.index("[") + 1, 1, 0
-    for item in items:  # the text is valid JSON: walk it again for each element's first line
-        pos = WS_RE.match(text, pos).end()
-        lineno, seen = lineno + text.count("\n", seen, pos), pos
-        yield lineno, item
-        pos = WS_RE.match(text, decoder.raw_decode(text, pos)[1]).end() + 1  # past the ','
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        code = ord(e.object[e.start])
+        raise _Bad(f"a string holds a lone surrogate \\u{code:04x}, which is not valid Unicode") from None
 
 
 def import_file(path: str | Path, fmt: Format) -> list[dict]:
     """Read a dataset file in `fmt` and return our records; any bad record raises `TunepilotError`."""
     if fmt not in CONVERTERS:
         raise TunepilotError(f"unknown dataset format {fmt!r}: expected one of {sorted(CONVERTERS)}")
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise TunepilotError(f"{path}: cannot read: {e}") from None
+    data = read_file(Path(path))
+    if not data.strip(b" \t\r\n"):
+        raise TunepilotError(f"{path}: no records (the file is empty)")
     records = []
-    for lineno, obj in _items(text, str(path)):
+    for lineno, obj in read_items(path, data):
         try:
+            _unicode(obj)
             records.append(_record(obj, fmt))
         except _Bad as e:
-            raise TunepilotError(f"{path}:{lineno}: {e}") from None
+            msg = str(e)  # it may quote the user's text: one short line
+            raise TunepilotError(f"{path}:{lineno}: {msg if len(msg) <= 500 else msg[:497] + '...'}") from None
+        except RecursionError:
+            raise TunepilotError(f"{path}:{lineno}: nested too deeply") from None
     if not records:
-        raise TunepilotError(f"{path}: no records")
+        raise TunepilotError(f"{path}: no records (only blank lines, or an empty JSON array)")
     return records

@@ -98,14 +98,17 @@ def not_our_dataset(folder: Path) -> str | None:
 
 
 def load_split(folder: Path, split: str) -> list[dict]:
+    """One split of a dataset folder, every row checked as a record (tunepilot/chat.py); a bad row is
+    a one-line error naming file:line (read as strictly as an import: tools/data/jsonfile.py)."""
+    from tunepilot.tools.data.jsonfile import read_items
+    from tunepilot.tools.data.validate import record_errors
+
     path = Path(folder) / f"{split}.jsonl"
     if not path.exists():
         raise TunepilotError(f"--data {folder}: no {split}.jsonl (make one with `tunepilot data generate`)")
     rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise TunepilotError(f"{path}:{i}: not JSON ({e.msg})") from None
+    for lineno, obj in read_items(path):
+        if errors := record_errors(obj):
+            raise TunepilotError(f"{path}:{lineno}: {errors[0]}")
+        rows.append(obj)
     return rows

@@ -1,35 +1,197 @@
-"""Validators every teacher's output passes: schema-valid calls, dedup, token-length cap."""
+"""Validators every teacher's output passes: valid tool schemas, schema-valid calls, dedup, token-length cap.
+
+Tool `parameters` are JSON Schema Draft 2020-12, the draft calls are validated against here and in
+evaluation (tools/evaluate.py); `schema_problem` is the one check both generation and import
+(tools/data/importers.py) apply, so a schema that would crash validation later is refused up front.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from collections import Counter
+from typing import Any
 
 import jsonschema
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from tunepilot.chat import render_messages
 
+VALIDATOR = jsonschema.Draft202012Validator
+SCHEMA_TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
+ROLES = ("system", "user", "assistant", "tool")
+_DATA_KEYS = {"const", "enum", "default", "examples"}  # their values are data, not subschemas
+_SCHEMA_MAPS = {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}  # name -> subschema
+_BASE = "urn:tunepilot:parameters"
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Why `schema` cannot be a tool's `parameters`, or None. It must be a JSON object that is valid
+    JSON Schema (Draft 2020-12), describe an object (arguments are one), and be self-contained: every
+    `$ref` resolves inside it (nothing is fetched)."""
+    if schema is None:
+        return "missing"
+    if not isinstance(schema, dict):
+        return f"expected a JSON Schema object, got {type(schema).__name__}"
+    try:
+        key = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        return "not JSON (or nested too deeply)"
+    return _schema_problem(key)
+
+
+@functools.lru_cache(maxsize=4096)  # generation checks the same catalog schemas thousands of times
+def _schema_problem(key: str) -> str | None:
+    schema = json.loads(key)
+    try:
+        VALIDATOR.check_schema(schema)
+        refs = list(_refs(schema))
+    except jsonschema.SchemaError as e:
+        return _describe(e)
+    except RecursionError:
+        return "nested too deeply"
+    t = schema.get("type")
+    if t is not None and "object" not in ([t] if isinstance(t, str) else t):
+        return f"at type: tool arguments are a JSON object, so the top-level type must be 'object', not {t!r}"
+    if refs:
+        resource = DRAFT202012.create_resource(schema)
+        base = resource.id() or _BASE
+        resolver = Registry().with_resource(base, resource).crawl().resolver(base_uri=base)
+        for ref in refs:
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                return f"$ref {_short(ref)} does not resolve inside the schema (a tool schema must be self-contained)"
+            except Exception as e:  # noqa: BLE001 - a malformed pointer or URI: refused, never a crash
+                return f"$ref {_short(ref)} is not a usable reference ({type(e).__name__})"
+    return None
+
+
+def _refs(node: Any, in_map: bool = False):
+    """`$ref` / `$dynamicRef` values in a schema; data-valued keywords (const, enum, ...) are skipped."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if in_map:  # {name: subschema}: the keys are names, not keywords
+                yield from _refs(v)
+            elif k in ("$ref", "$dynamicRef") and isinstance(v, str):
+                yield v
+            elif k not in _DATA_KEYS:
+                yield from _refs(v, k in _SCHEMA_MAPS)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _refs(v)
+
+
+def _describe(e: jsonschema.SchemaError) -> str:
+    path = list(e.absolute_path)
+    where = "/".join(str(p) for p in path) or "the top level"
+    if path and path[-1] == "type" and e.validator == "anyOf":
+        return f"at {where}: {_short(e.instance)} is not a JSON Schema type (one of {', '.join(SCHEMA_TYPES)})"
+    return f"at {where}: {_short(e.message, 240)}"
+
+
+def _short(value: Any, n: int = 80) -> str:
+    text = value if isinstance(value, str) and n > 80 else repr(value)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def tool_schema_errors(record: dict) -> list[str]:
+    """Why a record's offered tools are not usable: no name, or `parameters` not a valid JSON Schema."""
+    tools = record.get("tools")
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        return [f"tools: expected a list, got {type(tools).__name__}"]
+    errors = []
+    for i, t in enumerate(tools):
+        fn = t.get("function") if isinstance(t, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            errors.append(f"tools[{i}]: not a function with a name")
+            continue
+        problem = schema_problem(fn.get("parameters"))
+        if problem:
+            errors.append(f"tool {fn['name']!r}: parameters are not a valid JSON Schema: {problem}")
+    return errors
+
 
 def call_errors(record: dict) -> list[str]:
-    """Why a record's tool calls are not valid: unknown tool, arguments not JSON, schema violation."""
-    tools = {t["function"]["name"]: t["function"]["parameters"] for t in record.get("tools", [])}
-    errors = []
+    """Why a record's tools or tool calls are not valid: a tool schema that is not valid JSON Schema,
+    unknown tool, arguments not JSON, schema violation. Never raises on a well-shaped record."""
+    errors = tool_schema_errors(record)
+    tools, broken = {}, set()
+    offered = record.get("tools")
+    for t in offered if isinstance(offered, list) else []:
+        fn = t.get("function") if isinstance(t, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("name"), str):
+            if schema_problem(fn.get("parameters")):
+                broken.add(fn["name"])
+            else:
+                tools[fn["name"]] = fn["parameters"]
     for m in record["messages"]:
         for c in m.get("tool_calls") or []:
             name = c["function"]["name"]
+            if name in broken:
+                continue  # reported above; validating against it would raise
             if name not in tools:
                 errors.append(f"call to unoffered tool {name}")
                 continue
             try:
                 args = json.loads(c["function"]["arguments"])
-            except json.JSONDecodeError:
+            except (TypeError, ValueError):
                 errors.append(f"{name}: arguments are not JSON")
                 continue
-            for e in jsonschema.Draft202012Validator(tools[name]).iter_errors(args):
-                errors.append(f"{name}: {e.message}")
+            try:
+                for e in VALIDATOR(tools[name]).iter_errors(args):
+                    errors.append(f"{name}: {e.message}")
+            except (Unresolvable, jsonschema.exceptions.UnknownType, RecursionError) as e:
+                errors.append(f"{name}: cannot validate: {type(e).__name__}")
     return errors
+
+
+def record_errors(record: Any) -> list[str]:
+    """Why `record` is not a record in our format (tunepilot/chat.py), for a dataset folder read back
+    from disk: shape, roles, strings, tool-call ids answered in order, then `call_errors`. Empty when fine."""
+    if not isinstance(record, dict):
+        return [f"expected a JSON object, got {type(record).__name__}"]
+    messages = record.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return ["messages: missing" if messages is None else "messages: expected a non-empty list"]
+    errors, pending = [], []
+    for i, m in enumerate(messages):
+        f = f"messages[{i}]"
+        if not isinstance(m, dict):
+            return [f"{f}: expected an object, got {type(m).__name__}"]
+        role = m.get("role")
+        if role not in ROLES:
+            return [f"{f}.role: unknown role {role!r}"]
+        if not isinstance(m.get("content"), str):
+            return [f"{f}.content: expected a string, got {type(m.get('content')).__name__}"]
+        if role == "tool":
+            call_id = m.get("tool_call_id")
+            if call_id not in pending:
+                return [f"{f}.tool_call_id: {call_id!r} answers no pending tool call"]
+            pending.remove(call_id)
+            continue
+        if pending:
+            return [f"{f}: tool call {pending[0]!r} is never answered"]
+        calls = m.get("tool_calls")
+        if calls is None:
+            continue
+        if role != "assistant" or not isinstance(calls, list):
+            return [f"{f}.tool_calls: expected a list on an assistant message"]
+        for k, c in enumerate(calls):
+            fn = c.get("function") if isinstance(c, dict) else None
+            if (not isinstance(fn, dict) or not isinstance(c.get("id"), str) or not isinstance(fn.get("name"), str)
+                    or not isinstance(fn.get("arguments"), str)):
+                return [f"{f}.tool_calls[{k}]: expected {{id, function: {{name, arguments}}}} with string values"]
+            pending.append(c["id"])
+    if messages[-1]["role"] != "assistant":
+        errors.append(f"messages: must end with an assistant message, ends with {messages[-1]['role']!r}")
+    return errors or call_errors(record)
 
 
 def canonical_hash(record: dict) -> str:
