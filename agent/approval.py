@@ -56,7 +56,7 @@ def render(folder: Path, state: RunState) -> dict:
     return out
 
 
-def approve(run_id: str, who: str | None = None, runs: Path | None = None) -> dict:
+def approve(run_id: str, who: str | None = None, runs: Path | None = None, note: str | None = None) -> dict:
     """A person approves a deploy decision; the deploy bundle is built, verified, then the approval journaled."""
     folder = existing_run_dir(run_id, runs)
     journal = Journal(folder)  # the run lock: no run, resume or second approve writes meanwhile
@@ -91,7 +91,8 @@ def approve(run_id: str, who: str | None = None, runs: Path | None = None) -> di
             raise TunepilotError(f"run {run_id}: rejected while the bundle was being built; nothing approved")
         journal.log(f"user:{who}", "approval", decision="deploy",
                     output={"bundle": str(bundle), "evidence": rec.evidence},
-                    rationale=f"approved by {who} at {now()}; artifacts match the decision's hashes")
+                    rationale=f"approved by {who} at {now()}; artifacts match the decision's hashes"
+                              + (f"; note: {note}" if note else ""))
         x = rec.export
         if x:  # Ollama only now, after the approval, under this run's own name
             from tunepilot.tools.export import ollama_create

@@ -29,4 +29,13 @@ $V -m pip install -q "gguf>=0.10"   # transformers' GGUF loader (dequantizes the
 # built from its sdist (~5 min on 2 cores, once; pip caches the wheel), and llama.cpp's converters
 # extracted from the same sdist into ~/.cache/tunepilot/llama.cpp/<version>/.
 $V -m tunepilot.tools.llamacpp --install
+# Debian's Chromium for the browser tests of `tunepilot ui` (playwright drives /usr/bin/chromium; no browser download).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }) \
+      || echo "bootstrap: could not install chromium; the browser tests will be skipped" >&2
+  else
+    echo "bootstrap: no chromium (install Debian's 'chromium' as root for the browser tests)" >&2
+  fi
+fi
 touch .venv/.tunepilot-installed

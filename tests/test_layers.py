@@ -42,7 +42,7 @@ def _imports(path: Path, modules: dict) -> set[str]:
 
 def _layer(mod: str) -> str:
     part = mod.split(".")[1] if mod.count(".") else "core"
-    return {"cli": "cli", "ui": "cli"}.get(part, part if part in LAYERS else "core")
+    return {"cli": "cli", "ui": "cli", "web": "cli"}.get(part, part if part in LAYERS else "core")
 
 
 def test_no_top_level_agent_tools_or_memory_modules_are_imported():

@@ -17,6 +17,13 @@ from tunepilot.atomic import write_json
 from tunepilot.tools.train import TARGETS, TrainResult, TrainSpec, conversations, training_template  # noqa: F401
 
 
+
+def _report_to(spec, out: Path) -> str:
+    """The trainer's standard tracking integration; TensorBoard writes into <out>/tensorboard."""
+    if spec.report_to == "tensorboard":
+        os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tensorboard"))
+    return spec.report_to
+
 def recipe_main(config_path: str) -> None:
     import resource
 
@@ -83,7 +90,7 @@ def recipe_main(config_path: str) -> None:
         eval_steps=spec.eval_steps, save_strategy="steps", save_steps=spec.eval_steps,
         save_total_limit=spec.save_total_limit, load_best_model_at_end=True, metric_for_best_model="eval_loss",
         greater_is_better=False, seed=spec.seed, data_seed=spec.seed, bf16=dtype == torch.bfloat16 and cuda,
-        fp16=dtype == torch.float16, use_cpu=not cuda, report_to="none", max_length=spec.max_length,
+        fp16=dtype == torch.float16, use_cpu=not cuda, report_to=_report_to(spec, out), max_length=spec.max_length,
         packing=spec.packing, assistant_only_loss=True, gradient_checkpointing=spec.gradient_checkpointing,
         include_num_input_tokens_seen="non_padding", dataloader_num_workers=0, save_only_model=False,
         disable_tqdm=True, logging_nan_inf_filter=False, optim=spec.optim,  # the filter would hide a NaN loss

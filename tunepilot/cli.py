@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--no-packing", dest="packing", action="store_false", default=None)
     t.add_argument("--no-resume", dest="resume", action="store_false", default=None)
     t.add_argument("--trust-remote-code", action="store_true", default=None)
+    t.add_argument("--report-to", choices=["tensorboard", "wandb", "mlflow", "none"],
+                   help="experiment tracking (default tensorboard: event files in OUT/tensorboard)")
     t.add_argument("--memory-limit-gb", type=float, help="cap the training child's memory (a real allocation limit)")
     t.add_argument("--no-recover", dest="recover", action="store_false",
                    help="fail on OOM / NaN instead of diagnosing and retrying with the fallback ladder")
@@ -163,6 +165,16 @@ def _parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("runs", help="list runs")
     ls.add_argument("--runs-dir", type=Path)
     ls.add_argument("--json", action="store_true")
+    u = sub.add_parser("ui", help="review runs and approve deployments in a browser (local web app)")
+    u.add_argument("--runs-dir", type=Path)
+    u.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; another needs --token)")
+    u.add_argument("--port", type=int, default=8765)
+    u.add_argument("--token", help="access token (default: a random one, printed in the URL)")
+    u.add_argument("--json", action="store_true")
+    rp = sub.add_parser("report", help="write runs/<id>/report.html (self-contained) and runs/<id>/plots/*.png")
+    rp.add_argument("run_id")
+    rp.add_argument("--runs-dir", type=Path)
+    rp.add_argument("--json", action="store_true")
     for name, text in (("show", "print a run's journal"), ("approve", "approve a deploy decision"),
                        ("reject", "reject a run")):
         c = sub.add_parser(name, help=text)
@@ -173,6 +185,8 @@ def _parser() -> argparse.ArgumentParser:
             c.add_argument("--why", required=True)
         if name in ("approve", "reject"):
             c.add_argument("--who", help="who decides (default: the login name)")
+        if name == "approve":
+            c.add_argument("--note", help="a note kept with the approval in the journal")
     return p
 
 
@@ -266,9 +280,39 @@ def _run(args, console) -> dict:
         if not rep["ok"]:
             raise TunepilotError("doctor: " + "; ".join(f"{c['check']}: {c['detail']}" for c in rep["checks"] if not c["ok"]))
         return rep
+    if args.cmd == "ui":
+        from tunepilot.web.app import serve
+
+        serve(args.runs_dir, args.host, args.port, args.token, announce=lambda url: print(url, flush=True))
+        return {}
+    if args.cmd == "report":
+        from tunepilot.agent.journal import existing_run_dir
+        from tunepilot.web.report import write_report
+
+        path = write_report(existing_run_dir(args.run_id, args.runs_dir))
+        console.c.print(f"report: {path}")
+        return {"report": str(path), "plots": str(path.parent / "plots")}
     if args.cmd in ("run", "resume", "runs", "show", "approve", "reject"):
-        return _agent(args, console)
+        result = _agent(args, console)
+        if args.cmd != "runs" and args.cmd != "show":  # the review file follows every change of the run
+            _write_report(result.get("run_id") or args.__dict__.get("run_id"), args.runs_dir, console)
+        return result
     raise TunepilotError(f"unknown command {args.cmd}")
+
+
+def _write_report(run_id: str | None, runs_dir: Path | None, console) -> None:
+    """report.html next to the journal; a failure to draw is said, never a failed command."""
+    from tunepilot.agent.journal import existing_run_dir
+    from tunepilot.web.report import write_report
+
+    if not run_id:
+        return
+    try:
+        path = write_report(existing_run_dir(run_id, runs_dir))
+        if not console.quiet:
+            console.c.print(f"report: {path}")
+    except Exception as e:  # noqa: BLE001 - the run and its journal are complete either way
+        console.c.print(f"report not written: {type(e).__name__}: {redact_text(str(e))[:200]}")
 
 
 def _agent(args, console) -> dict:
@@ -317,7 +361,7 @@ def _agent(args, console) -> dict:
         console.markdown(journal_markdown(folder, events))
         return {"run_id": args.run_id, "decision": dec, "events": events}
     if args.cmd == "approve":
-        return runs.approve(args.run_id, args.who, args.runs_dir)
+        return runs.approve(args.run_id, args.who, args.runs_dir, note=args.note)
     return runs.reject(args.run_id, args.why, args.who, args.runs_dir)
 
 

@@ -46,6 +46,8 @@ class TrainingConfig(BaseModel):
     optim: str = "adamw_torch"  # HF optimizer name; the OOM ladder may pick paged_adamw_8bit on CUDA
     memory_limit_gb: float | None = Field(None, gt=0, le=65_536, description="GB")  # cap the training child's address space (RLIMIT_AS)
     deepspeed_offload: bool = False  # ZeRO offload (the OOM ladder's last step; needs deepspeed: issue 18)
+    report_to: Literal["tensorboard", "wandb", "mlflow", "none"] = "tensorboard"  # the trainer's standard
+    # integrations; TensorBoard event files land in the iteration's train/tensorboard/ (wandb, mlflow: extras)
     mix_general: float = Field(0.0, ge=0, lt=1, description="fraction of examples")  # share of general data mixed in (needs a general corpus)
 
     def resolved(self) -> "TrainingConfig":

@@ -6,7 +6,8 @@ from contextlib import contextmanager
 
 from rich.console import Console as RichConsole
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
 
 
@@ -17,7 +18,8 @@ class Console:
 
     def _bar(self):
         return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), TextColumn("{task.fields[info]}"), console=self.c, disable=self.quiet)
+                        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=self.c,
+                        disable=self.quiet)
 
     @contextmanager
     def progress(self, what: str, total: int):
