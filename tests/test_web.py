@@ -204,3 +204,14 @@ def test_the_run_page_updates_live_while_training(tiny_model, tmp_path, browser)
         run.kill()
         run.wait()
         ui.wait(timeout=10)
+
+
+def test_compare_two_runs(ui):
+    import httpx
+
+    base, token, _ = ui
+    with httpx.Client(base_url=base) as c:
+        page = c.get(f"/compare?ids=t-web&ids=t-no&token={token}")
+        assert page.status_code == 200
+        assert "t-web" in page.text and "t-no" in page.text and "<svg" in page.text and "Loss curves overlaid" in page.text
+        assert c.get("/?sort=success&desc=0").status_code == 200
