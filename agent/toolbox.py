@@ -237,7 +237,7 @@ class Toolbox:
         self._check_budget("evaluate", self.state.eval_s[-1] if self.state.eval_s else 0.0, "the last evaluation's")
         self.journal.log(self.actor, "tool_start", tool="evaluate", input={"limit": limit, "compare_base": compare})
         t0 = time.monotonic()
-        rep = call("tunepilot.tools.evaluate:evaluate", spec, EvalResult, out=out)  # its own process: its memory is the model's
+        rep = call("tunepilot.tools.evaluate:evaluate", spec, EvalResult, out=out, progress=self.progress)  # its own process: its memory is the model's
         wall = round(time.monotonic() - t0, 1)
         base = self.base
         if rep.base is not None:

@@ -193,3 +193,17 @@ def test_batched_val_loss_equals_the_per_record_loss(tiny_model, tiny_data):
             total += float(gen.model(input_ids=ids, labels=labels).loss) * n
         count += n
     assert len(records) > 3 and val_loss(gen, records, batch_size=3) == pytest.approx(total / count, rel=1e-4)
+
+
+def test_a_child_evaluation_reports_answers_done(tiny_model, tiny_data, tmp_path):
+    """Issue 15: long evaluations show items done and ETA; the child's progress reaches the parent."""
+    from tunepilot.tools.child import call
+    from tunepilot.tools.evaluate import EvalResult, EvalSpec
+
+    seen = []
+    spec = EvalSpec(model=tiny_model, data=tiny_data, limit=4, batch_size=2, general_probe=False, latency_probe=0,
+                    max_new_tokens=8)
+    call("tunepilot.tools.evaluate:evaluate", spec, EvalResult, out=tmp_path / "eval.json", progress=seen.append)
+    phases = [e for e in seen if e.get("phase") == "evaluating base"]
+    assert phases and phases[-1]["step"] == phases[-1]["max_steps"] >= 4  # every answer counted, in order
+    assert [e["step"] for e in phases] == sorted(e["step"] for e in phases)

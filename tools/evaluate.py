@@ -322,7 +322,7 @@ def load_items(spec: EvalSpec) -> tuple[list[dict], str]:
     return items[: spec.limit] if spec.limit else items, f"{spec.data}:{spec.split}"
 
 
-def evaluate(spec: EvalSpec) -> EvalResult:
+def evaluate(spec: EvalSpec, progress=None) -> EvalResult:
     """Score a model (optionally with a LoRA adapter) on tool-call success, multi-step match, direct
     answers, tag well-formedness, latency and memory; with compare_base, also the base model and a
     paired significance test."""
@@ -357,6 +357,9 @@ def evaluate(spec: EvalSpec) -> EvalResult:
             reports["base"].reused_from = str(eval_cache.cache_dir() / f"{cache_key}.json")
             phases = phases[1:]
     for name, adapter in phases:
+        if progress and hasattr(gen, "progress"):  # {"phase", "step", "max_steps"}: what the terminal bar shows
+            gen.progress = lambda done, total, name=name: progress({"phase": f"evaluating {name}", "step": done,
+                                                                    "max_steps": total})
         if adapter:
             gen.attach(adapter)
         results = score_items(gen, items, spec)

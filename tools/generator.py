@@ -25,6 +25,7 @@ class Generator:
         from tunepilot.precision import choose_precision
 
         path = resolve_model(model)
+        self.progress = None  # progress(done, total) after every batch: the evaluation's items-done bar
         self.tok = load_tokenizer(path, trust_remote_code)
         self.tok.padding_side = "left"
         self.native = native_tool_support(self.tok.chat_template)
@@ -83,6 +84,8 @@ class Generator:
             for row, i in zip(rows, idx):
                 n = sum(1 for t in row if t not in self.stop)
                 out[i] = Generation(self.tok.decode(row, skip_special_tokens=True).strip(), dt, n)
+            if self.progress:
+                self.progress(min(s + batch_size, len(order)), len(order))
         return out  # type: ignore[return-value]
 
     def greedy(self, ids, mask, max_new_tokens: int, constraint=None) -> list[list[int]]:

@@ -252,8 +252,8 @@ def _run(args, console) -> dict:
 
         spec = EvalSpec(**_spec_args(args, ("cmd", "json", "out")))
         out = args.out and claim_file(args.out, "eval report", EVAL_REPORT_KEYS)  # refused before evaluating
-        with console.spinner(f"evaluating {spec.suite or spec.data}"):
-            report = evaluate(spec)
+        with console.training("evaluating") as on_event:  # answers done and ETA, per phase (base, tuned)
+            report = evaluate(spec, progress=on_event)
         if out:
             out.parent.mkdir(parents=True, exist_ok=True)
             write_json(out, report.model_dump(mode="json"))

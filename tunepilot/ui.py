@@ -35,11 +35,17 @@ class Console:
             yield lambda info: p.update(task, info=escape(str(info)))
 
     @contextmanager
-    def training(self):
+    def training(self, what: str = "training"):
+        """A bar for steps (training) or answers (an evaluation: events with a "phase"), with ETA."""
         with self._bar() as p:
-            task = p.add_task("training", total=None, info="loading model")
+            task = p.add_task(what, total=None, info="loading model")
+            phase = [what]
 
             def on_event(e: dict):
+                now = e.get("phase", "training" if "phase" not in e and what == "training" else what)
+                if now != phase[0]:  # a new phase: its own count and its own ETA
+                    phase[0] = now
+                    p.reset(task, description=now)
                 info = []
                 if "loss" in e:
                     info.append(f"loss {e['loss']:.3f}")
