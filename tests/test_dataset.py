@@ -105,7 +105,8 @@ def test_sandbox_paths_cannot_escape(tmp_path):
 
 
 def test_no_bfcl_contamination(tmp_path, tiny_model):
-    """Evaluation sets are never training data: no BFCL question and no BFCL function name in ours."""
+    """Evaluation sets are never training data: no BFCL question or function name, no HumanEval
+    prompt, entry point or canonical solution in ours."""
     from tunepilot.tools.bfcl import CATEGORIES, bfcl_texts
 
     card = generate_dataset(DatasetSpec(out=tmp_path / "d", n=300, seed=0, model=tiny_model))
@@ -118,6 +119,16 @@ def test_no_bfcl_contamination(tmp_path, tiny_model):
         for t in r["tools"]:
             assert t["function"]["name"].lower() not in bfcl, (r["id"], t["function"]["name"])
     assert card.rejected.get("contamination", 0) >= 1  # the guard did fire: the generator can collide by chance
+    from tunepilot.tools.humaneval import problems  # and no HumanEval prompt, entry point or solution either
+
+    he = problems().values()
+    names = {p["entry_point"].lower() for p in he}
+    texts = "\n".join(m["content"] for r in _all(tmp_path / "d") for m in r["messages"] if m.get("content"))
+    for p in he:
+        assert p["prompt"].strip() not in texts
+        body = p["canonical_solution"].strip()
+        assert len(body) < 40 or body not in texts, p["task_id"]
+    assert not names & {t["function"]["name"].lower() for r in _all(tmp_path / "d") for t in r["tools"]}
 
 
 def test_teacher_openai_needs_base_url(tmp_path, tiny_model):

@@ -164,18 +164,23 @@ def _bfcl_kind(err: str) -> str:
 
 def score_items(gen: Generator, items: list[dict], spec: EvalSpec) -> list[dict]:
     """Generate every assistant turn of every item (one batch pass per turn depth) and score."""
-    bfcl = spec.suite is not None
+    bfcl = spec.suite is not None and spec.suite.startswith("bfcl:")
+    code = spec.suite == "humaneval"  # the reply's code runs against the problem's tests, in the sandbox
     prefixes = []  # (item index, turn index)
     for i, item in enumerate(items):
-        turns = [len(item["messages"])] if bfcl else assistant_turns(item)
+        turns = [len(item["messages"])] if bfcl or code else assistant_turns(item)
         prefixes += [(i, t) for t in turns]
     prompts = [{"tools": items[i].get("tools", []), "messages": items[i]["messages"][:t]} for i, t in prefixes]
-    gens = gen.generate(prompts, spec.max_new_tokens, spec.batch_size)
+    gens = gen.generate(prompts, max(spec.max_new_tokens, 384) if code else spec.max_new_tokens, spec.batch_size)
     results = [{"id": it.get("id"), "role": it.get("meta", {}).get("agent_role", "unknown"),
                 "kind": it.get("meta", {}).get("kind"), "turns": [], "latency_s": 0.0, "new_tokens": 0} for it in items]
     for (i, t), g in zip(prefixes, gens):
         item, res = items[i], results[i]
-        if bfcl:
+        if code:
+            from tunepilot.tools.humaneval import score
+
+            kind = score(item, g.text)
+        elif bfcl:
             from tunepilot.tools.bfcl import score_bfcl
 
             ok, err = score_bfcl(item, parse_tool_calls(g.text)[0])
@@ -187,7 +192,7 @@ def score_items(gen: Generator, items: list[dict], spec: EvalSpec) -> list[dict]
                               item.get("meta", {}).get("answer_keywords", []), final)
         res["turns"].append({"turn": t, "output": g.text, "failure": kind,
                              "expects_call": bfcl and item["meta"]["kind"] != "no_tool"
-                             or bool(not bfcl and item["messages"][t].get("tool_calls"))})
+                             or bool(not bfcl and not code and item["messages"][t].get("tool_calls"))})
         res["latency_s"] += g.latency_s
         res["new_tokens"] += g.new_tokens
     for r in results:
@@ -310,9 +315,14 @@ def mcnemar(base: list[bool], tuned: list[bool], seed: int = 0) -> dict:
 
 
 def load_items(spec: EvalSpec) -> tuple[list[dict], str]:
+    if spec.suite == "humaneval":
+        from tunepilot.tools.humaneval import load_humaneval
+
+        return load_humaneval(spec.limit), "humaneval"
     if spec.suite:
         if not spec.suite.startswith("bfcl:"):
-            raise TunepilotError(f"--suite {spec.suite}: unknown suite; use bfcl:<category>, e.g. bfcl:simple_python")
+            raise TunepilotError(f"--suite {spec.suite}: unknown suite; use humaneval or bfcl:<category>, "
+                                 "e.g. bfcl:simple_python")
         from tunepilot.tools.bfcl import load_suite
 
         return load_suite(spec.suite.split(":", 1)[1], spec.limit), spec.suite

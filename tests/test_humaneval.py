@@ -1,0 +1,58 @@
+"""HumanEval (issue 16): the problems load offline from the package, the official tests judge a
+known-correct and a known-wrong answer, and model-written code runs only in the sandbox, where an
+infinite loop and a memory bomb are stopped within their limits."""
+
+import json
+import time
+
+import pytest
+
+from tunepilot import cli
+from tunepilot.tools.humaneval import code_of, load_humaneval, problems, run_check
+
+FIRST = "HumanEval/0"
+
+
+def test_the_164_problems_load_offline():
+    ps = problems()
+    assert len(ps) == 164 and {"prompt", "test", "entry_point", "canonical_solution"} <= set(ps[FIRST])
+    items = load_humaneval(limit=3)
+    assert [i["id"] for i in items] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    assert "def has_close_elements" in items[0]["messages"][0]["content"]
+
+
+@pytest.mark.parametrize("task", ["HumanEval/0", "HumanEval/2", "HumanEval/53"])
+def test_the_canonical_solution_passes(task):
+    p = problems()[task]
+    assert run_check(p, p["canonical_solution"]) == (True, "")
+
+
+def test_a_whole_function_in_a_fenced_reply_passes():
+    p = problems()[FIRST]
+    reply = ("Here it is:\n```python\nfrom typing import List\n\ndef has_close_elements(numbers: List[float], threshold: float)"
+             " -> bool:\n    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n```")
+    assert run_check(p, code_of(reply)) == (True, "")
+
+
+def test_a_wrong_answer_fails():
+    assert run_check(problems()[FIRST], "    return False\n") == (False, "failed")
+
+
+def test_an_infinite_loop_is_killed_at_the_limit():
+    t = time.monotonic()
+    assert run_check(problems()[FIRST], "    while True:\n        pass\n", timeout=2) == (False, "timeout")
+    assert time.monotonic() - t < 6
+
+
+def test_a_memory_bomb_stops_at_the_address_space_limit():
+    t = time.monotonic()
+    assert run_check(problems()[FIRST], "    x = bytearray(8 << 30)\n    return True\n") == (False, "error")
+    assert time.monotonic() - t < 6
+
+
+def test_eval_suite_humaneval_end_to_end(tiny_model, capsys):
+    assert cli.main(["eval", "--suite", "humaneval", "--model", tiny_model, "--limit", "2", "--no-general-probe",
+                     "--latency-probe", "0", "--max-new-tokens", "16", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["n"] == 2 and rep["source"] == "humaneval" and rep["success_rate"] == 0.0  # a random tiny model
+    assert sum(rep["failures"].values()) == 2
