@@ -56,3 +56,21 @@ def test_eval_suite_humaneval_end_to_end(tiny_model, capsys):
     rep = json.loads(capsys.readouterr().out)
     assert rep["n"] == 2 and rep["source"] == "humaneval" and rep["success_rate"] == 0.0  # a random tiny model
     assert sum(rep["failures"].values()) == 2
+
+
+def test_all_suites_one_table(tiny_model, tmp_path, capsys):
+    """`tunepilot eval --suite all`: every BFCL category and HumanEval, base vs tuned, one row each."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tunepilot.tools.bfcl import CATEGORIES
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model), LoraConfig(r=2, target_modules=["q_proj"]))
+    model.save_pretrained(tmp_path / "adapter")
+    assert cli.main(["eval", "--suite", "all", "--model", tiny_model, "--adapter", str(tmp_path / "adapter"), "--limit",
+                     "1", "--no-general-probe", "--latency-probe", "0", "--max-new-tokens", "8", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["suites"]
+    assert [r["suite"] for r in rows] == [f"bfcl:{c}" for c in CATEGORIES] + ["humaneval"]
+    assert all(r["items"] == 1 and r["base"] is not None and r["diff_ci95"] is not None for r in rows)
+    irrelevance = next(r for r in rows if r["suite"] == "bfcl:irrelevance")
+    assert irrelevance["base"] in (0.0, 1.0)

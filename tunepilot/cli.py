@@ -250,6 +250,14 @@ def _run(args, console) -> dict:
     if args.cmd == "eval":
         from tunepilot.tools.evaluate import EvalSpec, evaluate
 
+        if args.suite in ("all", "bfcl:all"):  # one table: base, tuned, items, paired test per suite
+            from tunepilot.tools.suites import compare_suites, suites
+
+            spec = EvalSpec(**_spec_args(args, ("cmd", "json", "out", "suite", "compare_base")), suite="bfcl:simple_python")
+            with console.training("evaluating") as on_event:
+                rows = compare_suites(spec, suites(args.suite), progress=on_event)
+            console.suites(rows)
+            return {"suites": rows}
         spec = EvalSpec(**_spec_args(args, ("cmd", "json", "out")))
         out = args.out and claim_file(args.out, "eval report", EVAL_REPORT_KEYS)  # refused before evaluating
         with console.training("evaluating") as on_event:  # answers done and ETA, per phase (base, tuned)

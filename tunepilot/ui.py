@@ -72,6 +72,18 @@ class Console:
                          f"val loss {r.eval_loss:.3f}, {r.tokens_per_s or 0:.0f} tok/s, peak RSS {r.peak_rss_mb:.0f} MB"
                          f"{' (early stop)' if r.stopped_early else ''} -> {r.adapter or r.model_dir}")
 
+    def suites(self, rows: list[dict]) -> None:
+        if self.quiet:
+            return
+        t = Table(title="third-party suites, base vs tuned")
+        for col in ("suite", "items", "base", "tuned", "diff (95 % CI)", "McNemar p"):
+            t.add_column(col, justify="left" if col == "suite" else "right")
+        for r in rows:
+            ci = r["diff_ci95"] or [None, None]
+            t.add_row(r["suite"], str(r["items"]), _fmt(r["base"]), _fmt(r["tuned"]),
+                      f"{_fmt(r['diff'])} ({_fmt(ci[0])} … {_fmt(ci[1])})", _fmt(r["mcnemar_p"]))
+        self.c.print(t)
+
     def evaluated(self, result) -> None:
         if self.quiet:
             return
