@@ -67,6 +67,15 @@ def decide(metrics: dict, criteria: Criteria, base: dict | None = None) -> Decis
                          f"{c.max_general_drop:.0%})")
         else:
             ok.append(f"general probe {g0:.0%} -> {g1:.0%} (no forgetting)")
+    for name, row in (metrics.get("suites") or {}).items():
+        b, t, n, ci = row.get("base"), row.get("tuned"), row.get("items"), row.get("diff_ci95")
+        if b is None or t is None:
+            continue
+        band = f"{n} items, 95 % CI of the difference {ci[0]:+.0%} … {ci[1]:+.0%}" if ci else f"{n} items"
+        if b - t > c.max_suite_drop:
+            drops.append(f"suite {name} fell {b:.1%} -> {t:.1%} (more than {c.max_suite_drop:.0%}; {band})")
+        else:
+            ok.append(f"suite {name} {b:.1%} -> {t:.1%} ({band})")
     iterate += drops
     if drops:
         failing.add("regression")

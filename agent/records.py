@@ -91,6 +91,7 @@ class EvalSummary(BaseModel):
     wall_s: float | None = None  # how long the evaluation took (what the budget check expects of the next one)
     precision: str | None = None  # the dtype generated in and why
     base_reused_from: str | None = None  # the base report was reused from this cache file (tools/eval_cache.py)
+    suites: dict[str, dict] = {}  # third-party suite -> items, base, tuned, diff, diff_ci95, mcnemar_p
 
 
 class ExportArgs(_Args):

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tunepilot.config import TrainingConfig  # noqa: F401 (re-exported: the request holds one)
 from tunepilot.models import DEFAULT_MODEL
@@ -65,7 +65,9 @@ class Criteria(_Strict):
     iterate_latency_s: float = Field(15.0, gt=0, le=4500, description="seconds per answer")  # [max_latency_s, iterate_latency_s]: iterate
     max_memory_gb: float = Field(10.0, gt=0, le=65_536, description="GB")
     max_role_drop: float = Field(0.10, ge=0, le=1, description="fraction of items, 0-1")  # a role whose success falls this much below base is critical
-    max_general_drop: float = Field(0.10, ge=0, le=1, description="fraction of items, 0-1")  # general probe (20 questions) falls this much: forgetting
+    max_general_drop: float = Field(0.10, ge=0, le=1, description="fraction of items, 0-1")
+    max_suite_drop: float = Field(0.10, ge=0, le=1, description="fraction of items, 0-1")  # a third-party suite
+    # (evaluation.suites) falls this much below base: a regression, deploy blocked  # general probe (20 questions) falls this much: forgetting
 
     @model_validator(mode="after")
     def _bands(self):
@@ -86,6 +88,21 @@ class EvalConfig(_Strict):
     compare_base: bool = True
     batch_size: int = Field(32, ge=1, le=1024, description="sequences per generation batch")  # generation batch (tools/evaluate.py EvalSpec.batch_size)
     export: bool = True  # judge the decision on the exported GGUF in llama.cpp (when llama.cpp is installed)
+    suites: list[str] = Field(default_factory=list, max_length=16)  # third-party suites scored base vs tuned each
+    # iteration (humaneval, bfcl:<category>); a drop beyond criteria.max_suite_drop blocks deploy. Off by
+    # default until issue 16 sizes the sample per budget (see README)
+    suite_limit: int = Field(20, ge=1, le=100_000, description="items per suite and iteration")
+
+    @field_validator("suites")
+    @classmethod
+    def _known(cls, v):
+        from tunepilot.tools.bfcl import CATEGORIES
+
+        known = {"humaneval", *(f"bfcl:{c}" for c in CATEGORIES)}
+        bad = [s for s in v if s not in known]
+        if bad:
+            raise ValueError(f"unknown suite {bad[0]!r}; known: humaneval, bfcl:<{'|'.join(CATEGORIES)}>")
+        return v
 
 
 class Request(_Strict):

@@ -225,6 +225,7 @@ class Toolbox:
         failure kinds). The first evaluation of a run also scores the base model on the same items."""
         from tunepilot.tools.child import call
         from tunepilot.tools.evaluate import EvalResult, EvalSpec
+        from tunepilot.tools.suites import run_suites
 
         if self.trained is None or not self.trained.adapter:
             raise TunepilotError("evaluate needs a trained adapter: call train first")
@@ -237,7 +238,8 @@ class Toolbox:
         self._check_budget("evaluate", self.state.eval_s[-1] if self.state.eval_s else 0.0, "the last evaluation's")
         self.journal.log(self.actor, "tool_start", tool="evaluate", input={"limit": limit, "compare_base": compare})
         t0 = time.monotonic()
-        rep = call("tunepilot.tools.evaluate:evaluate", spec, EvalResult, out=out, progress=self.progress)  # its own process: its memory is the model's
+        rep = call("tunepilot.tools.evaluate:evaluate", spec, EvalResult, out=out, progress=self.progress)  # own process
+        suites = run_suites(spec.model_copy(update={"limit": ev.suite_limit}), ev.suites, out.parent, self.progress)
         wall = round(time.monotonic() - t0, 1)
         base = self.base
         if rep.base is not None:
@@ -249,7 +251,7 @@ class Toolbox:
             latency_p95_s=rep.latency_s["p95"], memory_gb=round((rep.peak_vram_mb or rep.peak_rss_mb) / 1024, 3),
             per_role=rep.per_role, failures=rep.failures, general_probe=rep.general_probe, base=base,
             comparison=rep.comparison, report=str(out), wall_s=wall, precision=rep.precision,
-            base_reused_from=rep.base.reused_from if rep.base else None)
+            base_reused_from=rep.base.reused_from if rep.base else None, suites=suites)
         self.journal.log(self.actor, "tool", tool="evaluate", input={"iteration": self.iteration},
                          output=evaluated.model_dump())
         return evaluated
@@ -295,7 +297,8 @@ class Toolbox:
             self.export(ExportArgs())
         e = self.evaluated
         metrics = {"success_rate": e.success_rate, "latency_avg_s": e.latency_avg_s, "memory_gb": e.memory_gb,
-                   "per_role": e.per_role, "general_probe": e.general_probe, "runtime": "transformers"}
+                   "per_role": e.per_role, "general_probe": e.general_probe, "runtime": "transformers",
+                   **({"suites": e.suites} if e.suites else {})}
         x = self.exported if self.exported is not None and self.exported.iteration == self.iteration else None
         if x is not None:
             metrics |= {"success_rate": x.success_rate, "latency_avg_s": x.latency_avg_s, "memory_gb": x.memory_gb,

@@ -58,3 +58,15 @@ def test_forgetting_on_the_general_probe_blocks_deploy():
     assert d.action == "iterate" and d.failing == ["regression"] and "forgetting" in d.reasons[0]
     d = decide(m | {"general_probe": 0.75}, SEED, {"per_role": {}, "general_probe": 0.80})
     assert d.action == "deploy" and any("no forgetting" in r for r in d.reasons)
+
+
+def test_a_third_party_suite_regression_blocks_deploy():
+    """Issue 16: a regression on any suite beyond the allowed drop blocks deploy, like a role regression."""
+    good = {"success_rate": 0.99, "latency_avg_s": 1.0, "memory_gb": 1.0}
+    held = {"bfcl:irrelevance": {"items": 20, "base": 0.9, "tuned": 0.85, "diff_ci95": [-0.15, 0.05]}}
+    d = decide(good | {"suites": held}, SEED)
+    assert d.action == "deploy" and any(r.startswith("suite bfcl:irrelevance 90.0% -> 85.0% (20 items") for r in d.reasons)
+    fell = {"humaneval": {"items": 20, "base": 0.30, "tuned": 0.10, "diff_ci95": [-0.35, -0.05]}}
+    d = decide(good | {"suites": held | fell}, SEED)
+    assert d.action == "iterate" and d.failing == ["regression"]
+    assert any("suite humaneval fell 30.0% -> 10.0% (more than 10%; 20 items, 95 % CI" in r for r in d.reasons)

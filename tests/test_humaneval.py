@@ -74,3 +74,19 @@ def test_all_suites_one_table(tiny_model, tmp_path, capsys):
     assert all(r["items"] == 1 and r["base"] is not None and r["diff_ci95"] is not None for r in rows)
     irrelevance = next(r for r in rows if r["suite"] == "bfcl:irrelevance")
     assert irrelevance["base"] in (0.0, 1.0)
+
+
+def test_the_autopilot_judges_the_named_suites_each_iteration(tiny_model, tmp_path):
+    from tunepilot.agent import run as runs
+
+    over = {"dataset.n_examples": 40, "training_config.max_steps": 2, "evaluation.limit": 4, "evaluation.export": False,
+            "evaluation.suites": ["bfcl:irrelevance", "humaneval"], "evaluation.suite_limit": 2,
+            "criteria.min_success": 0.0, "criteria.iterate_success": 0.0, "criteria.max_latency_s": 600,
+            "criteria.iterate_latency_s": 700, "criteria.max_memory_gb": 100}
+    r = runs.start("make it better at tool calls", model=tiny_model, overrides=over, runs=tmp_path / "runs", run_id="t-s")
+    assert set(r["metrics"]["suites"]) == {"bfcl:irrelevance", "humaneval"}
+    assert all(row["items"] == 2 for row in r["metrics"]["suites"].values())
+    ev = [json.loads(line) for line in (tmp_path / "runs" / "t-s" / "journal.jsonl").read_text().splitlines()]
+    evaluated = next(e for e in ev if e["kind"] == "tool" and e["tool"] == "evaluate")
+    assert evaluated["output"]["suites"]["humaneval"]["items"] == 2  # the item counts are in the journal
+    assert any(reason.startswith("suite humaneval") for reason in r["reasons"]) or r["decision"] != "deploy"

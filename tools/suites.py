@@ -37,3 +37,23 @@ def compare_suites(spec, names: list[str], progress=None) -> list[dict]:
                      "tuned": rep.success_rate, "diff": c.get("diff"), "diff_ci95": c.get("diff_ci95"),
                      "mcnemar_p": c.get("mcnemar_p"), "failures": rep.failures})
     return rows
+
+
+def run_suites(spec, names: list[str], folder, progress=None) -> dict[str, dict]:
+    """Each suite in its own evaluation child (its memory is the model's), base vs tuned on the same
+    items; the base report comes from the cache after the first iteration (tools/eval_cache.py)."""
+    from pathlib import Path
+
+    from tunepilot.tools.child import call
+    from tunepilot.tools.evaluate import EvalResult
+
+    out = {}
+    for name in names:
+        s = spec.model_copy(update={"suite": name, "data": None, "compare_base": True, "general_probe": False,
+                                    "latency_probe": 0})
+        rep = call("tunepilot.tools.evaluate:evaluate", s, EvalResult, progress=progress,
+                   out=Path(folder) / f"suite-{name.replace(':', '-')}.json")
+        c = rep.comparison or {}
+        out[name] = {"items": rep.n, "base": rep.base.success_rate if rep.base else None, "tuned": rep.success_rate,
+                     "diff": c.get("diff"), "diff_ci95": c.get("diff_ci95"), "mcnemar_p": c.get("mcnemar_p")}
+    return out
