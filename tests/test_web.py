@@ -32,11 +32,22 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, tiny_model):
-    """Two finished tiny runs: one awaiting approval (deploy), one that cannot deploy."""
+    """Two finished tiny runs: one awaiting approval (deploy), one that cannot deploy. Built once per
+    test session (the first xdist worker, under a file lock); each module gets its own copy to change."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "web-runs"  # the same folder for every worker
+    with FileLock(str(shared) + ".lock"):
+        if not (shared / "done").exists():
+            shutil.rmtree(shared, ignore_errors=True)
+            deploy = runs.start("make it better at tool calls", model=tiny_model, overrides=EASY, runs=shared,
+                                run_id="t-web")
+            other = runs.start("make it better at tool calls", model=tiny_model, overrides=HARD, runs=shared,
+                               run_id="t-no")
+            assert deploy["decision"] == "deploy" and other["decision"] != "deploy"
+            (shared / "done").write_text("")
     root = tmp_path_factory.mktemp("web") / "runs"
-    deploy = runs.start("make it better at tool calls", model=tiny_model, overrides=EASY, runs=root, run_id="t-web")
-    other = runs.start("make it better at tool calls", model=tiny_model, overrides=HARD, runs=root, run_id="t-no")
-    assert deploy["decision"] == "deploy" and other["decision"] != "deploy"
+    shutil.copytree(shared, root, ignore=shutil.ignore_patterns("done", ".run.lock", ".append.lock"))
     return root
 
 
