@@ -36,7 +36,8 @@ from pathlib import Path
 LIMITS = {  # per command: generous for a unit-test run of a small project, tight for anything else
     resource.RLIMIT_AS: 1 << 30,  # 1 GiB of address space
     resource.RLIMIT_CPU: 20,  # CPU seconds (the wall-clock timeout is separate and shorter)
-    resource.RLIMIT_NPROC: 64,  # processes of this user (not enforced for real root: the PID namespace is)
+    resource.RLIMIT_NPROC: 64,  # new processes: the limit counts all of this user's, so it is set to what the user
+    # already runs plus this (not enforced for real root: the PID namespace bounds it there)
     resource.RLIMIT_FSIZE: 8 << 20,  # 8 MiB per file written
     resource.RLIMIT_NOFILE: 64,
     resource.RLIMIT_CORE: 0,
@@ -87,8 +88,20 @@ def _env(root: Path) -> dict[str, str]:
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONNOUSERSITE": "1"}
 
 
-def _limits() -> None:  # in the child, before exec
+def _user_processes() -> int:
+    uid = os.getuid()
+    n = 0
+    for entry in os.scandir("/proc"):
+        try:
+            n += entry.name.isdigit() and entry.stat().st_uid == uid
+        except OSError:
+            pass
+    return n
+
+
+def _limits(nproc: int) -> None:  # in the child, before exec
     for kind, value in LIMITS.items():
+        value = nproc + value if kind == resource.RLIMIT_NPROC else value
         soft, hard = resource.getrlimit(kind)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(kind, (value, value))
@@ -142,8 +155,9 @@ def run_isolated(cmd: list[str], *, root: Path, timeout: float) -> Result:
     root = Path(root).resolve()
     full = _wrap(cmd, root) if isolation().namespaces else cmd
     with tempfile.TemporaryFile() as out:  # a file, not a pipe: a grandchild holding it cannot stall the read
+        running = _user_processes() if os.path.isdir("/proc") else 0
         proc = subprocess.Popen(full, cwd=root, env=_env(root), stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_limits)
+                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=lambda: _limits(running))
         try:
             proc.wait(timeout=timeout)
             timed_out = False
