@@ -57,13 +57,19 @@ def check_goal(goal: str, *, model: str | None = None, overrides: dict | None = 
         raise TunepilotError(f"--base-url: {e}") from None
     try:
         parse_goal(goal, model=model, overrides=overrides)
-    except ValidationError as e:  # the request as a whole (a dataset format without a path, crossed bands)
+    except ValueError as e:
+        raise _goal_error(e) from None
+    return g
+
+
+def _goal_error(e: ValueError) -> TunepilotError:
+    """One line for a bad goal: the phrase/flag message, or the request's first invalid field
+    (a dataset format without a path, crossed bands)."""
+    if isinstance(e, ValidationError):
         err = e.errors()[0]
         where = ".".join(str(x) for x in err["loc"]) or "request"
-        raise TunepilotError(f"{where}: {err['msg'].removeprefix('Value error, ')}") from None
-    except ValueError as e:
-        raise TunepilotError(str(e)) from None
-    return g
+        return TunepilotError(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+    return TunepilotError(str(e))
 
 
 def start(goal: str, *, model: str | None = None, planner: str = "playbook", base_url: str | None = None,
@@ -120,7 +126,7 @@ def _launch(folder: Path, journal: Journal, progress) -> dict:
                 request, how = goal_to_request(g.goal, llm=llm, model=g.model, hardware=_hardware(hw),
                                                overrides=g.overrides)
             except ValueError as e:
-                raise TunepilotError(str(e)) from None
+                raise _goal_error(e) from None
             start_point = memory.starting_point(request.base_model, hw)
             if start_point and start_point.get("max_ok_batch_size") and request.training_config.batch_size is None:
                 request.training_config.batch_size = start_point["max_ok_batch_size"]

@@ -65,9 +65,10 @@ class Criteria(_Strict):
     iterate_latency_s: float = Field(15.0, gt=0, le=4500, description="seconds per answer")  # [max_latency_s, iterate_latency_s]: iterate
     max_memory_gb: float = Field(10.0, gt=0, le=65_536, description="GB")
     max_role_drop: float = Field(0.10, ge=0, le=1, description="fraction of items, 0-1")  # a role whose success falls this much below base is critical
-    max_general_drop: float = Field(0.10, ge=0, le=1, description="fraction of items, 0-1")
+    max_general_drop: float = Field(0.10, ge=0, le=1, description="fraction of items, 0-1")  # general probe
+    # (20 questions) falls this much: forgetting
     max_suite_drop: float = Field(0.10, ge=0, le=1, description="fraction of items, 0-1")  # a third-party suite
-    # (evaluation.suites) falls this much below base: a regression, deploy blocked  # general probe (20 questions) falls this much: forgetting
+    # (evaluation.suites) falls this much below base: a regression, deploy blocked
 
     @model_validator(mode="after")
     def _bands(self):

@@ -27,7 +27,8 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from tunepilot import TunepilotError
-from tunepilot.redact import clip, redact
+from tunepilot.atomic import write_json
+from tunepilot.redact import clip
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -109,9 +110,7 @@ def main(argv: list[str]) -> int:
     extra = {"progress": _writer(os.environ[PROGRESS_ENV])} if os.environ.get(PROGRESS_ENV) and \
         "progress" in inspect.signature(fn).parameters else {}
     result = fn(spec_type.model_validate_json(Path(spec_file).read_text()), **extra)
-    tmp = Path(out).with_name(Path(out).name + ".partial")
-    tmp.write_text(json.dumps(redact(result.model_dump(mode="json")), indent=2) + "\n")  # a record: masked
-    os.replace(tmp, out)
+    write_json(Path(out), result.model_dump(mode="json"))  # a record: masked, atomic
     return 0
 
 

@@ -150,6 +150,7 @@ def import_dataset(path: Path, fmt: str, out: Path, seed: int = 0) -> DatasetCar
     """Convert a user's alpaca/sharegpt/openai/chatml file into our format and split it 80/10/10."""
     from tunepilot.tools.data.importers import import_file
 
+    claim_dataset(out)  # a folder that is not ours is refused before the file is read
     records = import_file(path, fmt)  # raises file:line: reason before anything is written
     for r in records:
         r["meta"].setdefault("agent_role", "imported")

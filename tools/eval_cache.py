@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from tunepilot.paths import home
-from tunepilot.redact import redact
+from tunepilot.atomic import write_json
 
 _SETTINGS = ("suite", "split", "limit", "batch_size", "max_new_tokens", "latency_probe", "general_probe",
              "constrained")
@@ -75,7 +74,5 @@ def save_base(key: str, report: dict) -> Path:
     d = cache_dir()
     d.mkdir(parents=True, exist_ok=True)
     f = d / f"{key}.json"
-    tmp = f.with_name(f.name + f".{os.getpid()}.partial")
-    tmp.write_text(json.dumps(redact(report)) + "\n")
-    os.replace(tmp, f)  # a reader sees the whole report or none
+    write_json(f, report)  # masked, atomic: a reader sees the whole report or none
     return f

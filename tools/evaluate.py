@@ -171,7 +171,10 @@ def score_items(gen: Generator, items: list[dict], spec: EvalSpec) -> list[dict]
         turns = [len(item["messages"])] if bfcl or code else assistant_turns(item)
         prefixes += [(i, t) for t in turns]
     prompts = [{"tools": items[i].get("tools", []), "messages": items[i]["messages"][:t]} for i, t in prefixes]
-    gens = gen.generate(prompts, max(spec.max_new_tokens, 384) if code else spec.max_new_tokens, spec.batch_size)
+    from tunepilot.tools.humaneval import MAX_NEW_TOKENS
+
+    gens = gen.generate(prompts, max(spec.max_new_tokens, MAX_NEW_TOKENS) if code else spec.max_new_tokens,
+                        spec.batch_size)
     results = [{"id": it.get("id"), "role": it.get("meta", {}).get("agent_role", "unknown"),
                 "kind": it.get("meta", {}).get("kind"), "turns": [], "latency_s": 0.0, "new_tokens": 0} for it in items]
     for (i, t), g in zip(prefixes, gens):

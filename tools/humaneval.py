@@ -20,6 +20,7 @@ from pathlib import Path
 from tunepilot.tools.data.isolation import run_isolated
 
 TIMEOUT_S = 10.0  # per problem: the tests of a correct solution take well under a second
+MAX_NEW_TOKENS = 384  # at least this many new tokens per answer: a whole function, not the first lines of one
 ASK = ("Complete the following Python function. Reply with the whole function in one ```python block, "
        "nothing else.\n\n{prompt}")
 _BLOCK = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.S)

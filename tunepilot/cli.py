@@ -218,20 +218,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args, console) -> dict:
     if args.cmd == "data" and args.data_cmd == "generate":
-        from tunepilot.tools.data.io import claim_dataset
         from tunepilot.tools.dataset import DatasetSpec, generate_dataset
 
         spec = DatasetSpec(**_spec_args(args, ("cmd", "data_cmd", "json")))
-        claim_dataset(spec.out)  # refused before generating, not after
         with console.progress("generating", spec.n) as bar:
             card = generate_dataset(spec, progress=lambda done, total: bar(done))
         console.dataset(card)
         return card.model_dump(mode="json")
     if args.cmd == "data":
-        from tunepilot.tools.data.io import claim_dataset
         from tunepilot.tools.dataset import import_dataset
 
-        claim_dataset(args.out)
         card = import_dataset(args.file, args.format, args.out)
         console.dataset(card)
         return card.model_dump(mode="json")

@@ -16,7 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from tunepilot.atomic import write_text
 from tunepilot.redact import redact_text
 from tunepilot.web import plots
-from tunepilot.web.review import live, run_view
+from tunepilot.web.review import run_view
 
 ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"]))
 
@@ -54,7 +54,7 @@ def render(name: str, **ctx) -> str:
 
 def run_page(folder: Path, *, static: bool, base: str = "", csrf: str = "", message: str | None = None) -> str:
     view = run_view(folder)
-    return render("run.html", v=view, live=live(folder), svgs=svgs(view), static=static, base=base, csrf=csrf,
+    return render("run.html", v=view, live=view["live"], svgs=svgs(view), static=static, base=base, csrf=csrf,
                   message=message)
 
 
@@ -72,6 +72,6 @@ def write_report(folder: Path) -> Path:
         inline = {name: plots.svg(fig) for name, fig in figs.items()}
     finally:
         plots.close(figs)
-    html = render("run.html", v=view, live=live(folder), svgs=inline, static=True, base="#", csrf="", message=None)
+    html = render("run.html", v=view, live=view["live"], svgs=inline, static=True, base="#", csrf="", message=None)
     write_text(folder / "report.html", html)
     return folder / "report.html"

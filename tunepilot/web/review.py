@@ -146,14 +146,16 @@ def run_view(folder: Path) -> dict:
         "approval": state.approval.model_dump() if state.approval else None,
         "rejection": state.rejection.model_dump() if state.rejection else None,
         "can_approve": state.status == "awaiting_approval", "last_seq": state.last_seq,
-        "config": state.config.model_dump() if state.config else {},
+        "config": state.config.model_dump() if state.config else {}, "live": _live(state, its),
     }
 
 
 def live(folder: Path) -> dict:
     """The small, cheap part of a view a live page polls: status, last event, the latest training step."""
-    state = RunState.replay(Journal.read(folder), run_id=Path(folder).name)
-    its = iterations(Path(folder))
+    return _live(RunState.replay(Journal.read(folder), run_id=Path(folder).name), iterations(Path(folder)))
+
+
+def _live(state: RunState, its: list[dict]) -> dict:
     last = next((r for i in reversed(its) for r in reversed(i["metrics"]) if "loss" in r), None)
     return {"status": state.status, "last_seq": state.last_seq, "decision": state.decision.action if state.decision else None,
             "step": last.get("step") if last else None, "max_steps": last.get("max_steps") if last else None,
