@@ -57,6 +57,33 @@ def tool_call_grammar(tools: list[dict]) -> str | None:
     return "\n".join(lines) + "\n"
 
 
+LOOP_REPEATS = 4  # a k-token pattern written this many times in a row is a loop...
+LOOP_MAX_K = 8  # ...for k up to this many tokens
+
+
+def loop_token(seq: list[int], repeats: int = LOOP_REPEATS, max_k: int = LOOP_MAX_K) -> int | None:
+    """The token that would extend a loop at the end of `seq` (its last k tokens written `repeats`
+    times in a row), or None. Banning it is the repetition guard: a small model that starts
+    repeating a value ("1, 1, 1, ..." or a phrase) until the token cap is made to take its next
+    choice instead (usually the closing quote or bracket)."""
+    for k in range(1, max_k + 1):
+        n = k * repeats
+        if len(seq) < n:
+            break
+        tail = seq[-k:]
+        if all(seq[-n + i] == tail[i % k] for i in range(n)):
+            return tail[0]
+    return None
+
+
+def ban_loop(scores, seq: list[int]) -> None:
+    """Repetition guard on one row of scores (a torch or numpy vector), in place, when another
+    token stays allowed (a grammar that forces the token wins)."""
+    t = loop_token(seq)
+    if t is not None and t < scores.shape[-1] and int((scores > float("-inf")).sum()) > 1:
+        scores[t] = float("-inf")
+
+
 def hf_lltokenizer(hf_tok, n_vocab: int, eos: list[int]):
     """llguidance's view of a Hugging Face fast tokenizer (about 0.5 s to build: keep it)."""
     import llguidance.hf
@@ -133,19 +160,21 @@ class Constraint:
         (numpy ids and scores, called once per sampled token)."""
         import numpy as np
 
-        state = {"n": None}
+        state = {"n": None, "start": None}
 
         def process(input_ids, scores):
             if state["n"] is not None and len(input_ids) > state["n"]:
                 self._consume(0, int(input_ids[-1]))
             state["n"] = len(input_ids)
+            state["start"] = len(input_ids) if state["start"] is None else state["start"]
+            scores = scores.copy()
             allowed = self._mask(0)
             if allowed is not None:
                 a = allowed.numpy()
                 v = min(len(scores), len(a))
-                scores = scores.copy()
                 scores[:v][~a[:v]] = -np.inf
                 scores[v:] = -np.inf
+            ban_loop(scores, [int(t) for t in input_ids[state["start"]:]])
             return scores
 
         return process

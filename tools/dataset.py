@@ -23,13 +23,18 @@ from tunepilot.tools.data import teachers
 from tunepilot.tools.data.io import claim_dataset, split_by_role, write_splits
 from tunepilot.tools.data.isolation import isolation
 from tunepilot.tools.data.sandbox import Sandbox
-from tunepilot.tools.data.validate import (ContaminationGuard, Deduper, call_errors, count_by, stats, token_length,
-                                          tool_schema_errors)
+from tunepilot.tools.data.validate import (MAX_VALUE_SHARE, ContaminationGuard, Deduper, ValueShare, call_errors,
+                                          count_by, stats, token_length, tool_schema_errors)
 from tunepilot import TunepilotError
 from tunepilot.models import DEFAULT_MODEL
 from tunepilot.redact import no_userinfo
 
 ROLE_MIX = {"coder": 0.58, "tester": 0.26, "researcher": 0.09, "coordinator": 0.07}  # seed 004's task split
+# Shapes of the API examples (tools/data/apis.py single; tools/data/compose.py the rest): one call;
+# one tool several times in a turn; several tools in a turn; a step that needs the previous result;
+# a value the stated date/place resolves; a fact from an earlier turn; no offered tool fits.
+API_SHAPES = {"single": 0.4, "parallel": 0.14, "multi_call": 0.12, "chain": 0.1, "context": 0.1, "carry": 0.06,
+              "irrelevant": 0.08}
 
 
 
@@ -44,6 +49,7 @@ class DatasetSpec(BaseModel):
     teacher: Literal["template", "openai", "self"] = "template"  # --teacher
     role_mix: dict[str, float] = Field(default_factory=lambda: dict(ROLE_MIX))
     api_fraction: float = Field(0.5, ge=0, le=1)  # share of schema-diverse API examples: argument fidelity on unseen tools
+    api_shapes: dict[str, float] = Field(default_factory=lambda: dict(API_SHAPES))  # how those API examples are shaped
     no_tool_fraction: float = Field(0.08, ge=0, le=1)  # answer directly, call nothing
     ask_fraction: float = Field(0.06, ge=0, le=1)  # a required argument is missing: ask for it
     model: str = DEFAULT_MODEL  # --model: its tokenizer enforces max_tokens
@@ -59,6 +65,13 @@ class DatasetSpec(BaseModel):
     def _mix(cls, v):
         if set(v) - set(ROLE_MIX) or not v or abs(sum(v.values()) - 1) > 1e-6:
             raise ValueError(f"role_mix: roles from {sorted(ROLE_MIX)} with shares summing to 1")
+        return v
+
+    @field_validator("api_shapes")
+    @classmethod
+    def _shapes(cls, v):
+        if set(v) - set(API_SHAPES) or not v or abs(sum(v.values()) - 1) > 1e-6 or min(v.values()) < 0:
+            raise ValueError(f"api_shapes: shapes from {sorted(API_SHAPES)} with shares summing to 1")
         return v
 
 
@@ -83,6 +96,7 @@ def generate_dataset(spec: DatasetSpec, progress=None) -> DatasetCard:
     teacher = teachers.make(spec)
     dedup = Deduper(spec.near_dup_threshold)
     guard = ContaminationGuard()
+    shares = ValueShare(spec.n)
     rejected: dict[str, int] = {}
     records: list[dict] = []
     lengths: list[int] = []
@@ -100,7 +114,7 @@ def generate_dataset(spec: DatasetSpec, progress=None) -> DatasetCard:
             role = rng.choices(list(spec.role_mix), weights=list(spec.role_mix.values()))[0]
             kind = _kind(rng, spec)
             record, reason = teacher.sample(sb, rng, role, kind)
-            reason = reason or _check(record, dedup, guard)
+            reason = reason or shares.check(record) or _check(record, dedup, guard)
             if reason is None:
                 n_tok = token_length(record, tokenizer)
                 if n_tok > spec.max_tokens:
@@ -108,6 +122,7 @@ def generate_dataset(spec: DatasetSpec, progress=None) -> DatasetCard:
             if reason:
                 rejected[reason] = rejected.get(reason, 0) + 1
                 continue
+            shares.add(record)
             record["id"] = f"{spec.seed}-{len(records):05d}"
             records.append(record)
             lengths.append(n_tok)
@@ -121,6 +136,8 @@ def generate_dataset(spec: DatasetSpec, progress=None) -> DatasetCard:
         "by_steps": count_by(records, lambda r: [str(r["meta"]["steps"])]),
         "by_tool": count_by(records, lambda r: [c["function"]["name"] for m in r["messages"] for c in m.get("tool_calls") or []]),
         "distinct_tools_offered": len({t["function"]["name"] for r in records for t in r["tools"]}),
+        "contamination": guard.report(records),
+        "argument_values": {"max_share": MAX_VALUE_SHARE, "most_common": shares.top(len(records))},
         "tokens": stats(lengths), "tokenizer": spec.model, "rejected": dict(sorted(rejected.items())),
         "attempts": attempts, "spec": json.loads(spec.model_dump_json()),
         "execution": isolation().summary() | {"code_from_teacher": "run" if sb.allow_exec else "refused"},
@@ -135,7 +152,9 @@ def _kind(rng: random.Random, spec: DatasetSpec) -> str:
         return "no_tool"
     if r < spec.no_tool_fraction + spec.ask_fraction:
         return "ask"
-    return "api" if rng.random() < spec.api_fraction else "task"
+    if rng.random() >= spec.api_fraction:
+        return "task"
+    return "api:" + rng.choices(list(spec.api_shapes), weights=list(spec.api_shapes.values()))[0]
 
 
 def _check(record: dict, dedup: Deduper, guard: ContaminationGuard) -> str | None:

@@ -96,6 +96,8 @@ class Generator:
         import torch
         from transformers import DynamicCache
 
+        from tunepilot.tools.constrained import ban_loop
+
         live = list(range(ids.shape[0]))  # batch position -> row
         rows: list[list[int]] = [[] for _ in live]
         stop = torch.tensor(self.stop, device=ids.device)
@@ -109,6 +111,8 @@ class Generator:
                 scores = logits.float()
                 if constraint is not None:
                     scores = constraint.mask_rows(scores, live)
+                for j, r in enumerate(live):  # the repetition guard: no k-token pattern a 5th time in a row
+                    ban_loop(scores[j], rows[r])
                 nxt = scores.argmax(-1)
                 tokens = nxt.tolist()
                 for r, t in zip(live, tokens):

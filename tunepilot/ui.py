@@ -65,6 +65,12 @@ class Console:
         for key in ("by_role", "by_kind", "rejected"):
             if key in m:
                 self.c.print(f"  {key}: {m[key]}")
+        if "contamination" in m:  # one line: what the finished data shares with every evaluation suite
+            c = m["contamination"]
+            overlap = {s: v["records_overlapping"] for s, v in c.items() if v["records_overlapping"]}
+            rej = sum(v["rejected_while_generating"] for v in c.values())
+            self.c.print(f"  contamination: {overlap or f'0 records overlap any of {len(c)} suites'} "
+                         f"(questions, names, 13-grams; {rej} candidates rejected while generating)")
 
     def trained(self, r) -> None:
         if not self.quiet:

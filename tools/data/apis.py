@@ -1280,6 +1280,9 @@ FAMILIES: list[F] = [
 ]
 
 
+from tunepilot.tools.data.assistant import FAMILIES as _ASSISTANT  # noqa: E402 (built on the helpers above)
+
+FAMILIES += _ASSISTANT
 BY_ID = {f.id: f for f in FAMILIES}
 assert len(BY_ID) == len(FAMILIES) and len({f.noun for f in FAMILIES}) == len(FAMILIES)
 
@@ -1455,13 +1458,16 @@ def _sample_values(f: F, rng: random.Random) -> dict:
     return vals
 
 
-def _request(f: F, vals: dict, included: list[P], rng: random.Random) -> str:
-    texts = {p.key: _render(p, vals[p.key], rng) for p in f.params if not p.optional}
+def _request(f: F, vals: dict, included: list[P], rng: random.Random, say: dict | None = None,
+             prefix: bool = True) -> str:
+    """The user's request stating vals; `say` replaces how some parameters are worded (key -> text:
+    "tomorrow" for a date the context resolves), `prefix=False` leaves out a greeting."""
+    texts = {p.key: _render(p, vals[p.key], rng) for p in f.params if not p.optional} | (say or {})
     opt = "".join(rng.choice(p.opt).format(v=_render(p, vals[p.key], rng)) for p in included if p.optional)
     q = rng.choice(f.qs)
     if "{opt}" not in q:
         q = q[:-1] + "{opt}" + q[-1] if q[-1] in ".?" else q + "{opt}"
-    return rng.choice(PREFIXES) + q.format(opt=opt, **texts)
+    return (rng.choice(PREFIXES) if prefix else "") + q.format(opt=opt, **texts)
 
 
 def _answer(f: F, kwargs: dict, result: Any, rng: random.Random) -> tuple[str, str]:
@@ -1502,12 +1508,14 @@ def _record(rng: random.Random, agent_role: str, kind: str, fid: str, tools: lis
                      "answer_keywords": keywords}}
 
 
-def _call_parts(f: F, rng: random.Random):
-    """Sample a full single call for f: (tool, naming, vals, included, request, args, kwargs, result)."""
-    tool, naming = _make_tool(f, rng)
-    vals = _sample_values(f, rng)
+def _call_parts(f: F, rng: random.Random, made: tuple[dict, dict] | None = None, vals: dict | None = None,
+                say: dict | None = None, prefix: bool = True):
+    """Sample a full single call for f: (tool, request, args, kwargs, result). `made` reuses a
+    (tool, naming) pair (several calls of one tool), `vals` fixes values, `say` rewords some."""
+    tool, naming = made or _make_tool(f, rng)
+    vals = vals or _sample_values(f, rng)
     included = [p for p in f.params if not p.optional or rng.random() < 0.45]
-    request = _request(f, vals, included, rng)
+    request = _request(f, vals, included, rng, say, prefix)
     args = {}
     for p in included:
         pname, flipped = naming[p.key]

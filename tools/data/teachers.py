@@ -14,7 +14,7 @@ import json
 import os
 import random
 
-from tunepilot.tools.data import apis
+from tunepilot.tools.data import apis, compose
 from tunepilot.tools.data.sandbox import CATALOG, EXECUTES, Sandbox, schema
 from tunepilot.tools.data.tasks import ROLE_TASKS, Trajectory, ask_record, no_tool_record
 from tunepilot.tools.data.validate import call_errors
@@ -35,8 +35,10 @@ def to_record(t: Trajectory, rng: random.Random, role: str, source: str) -> dict
 
 class TemplateTeacher:
     def sample(self, sb: Sandbox, rng: random.Random, role: str, kind: str) -> tuple[dict | None, str | None]:
-        if kind == "api":
+        if kind == "api" or kind == "api:single":
             return apis.sample_api_record(rng, role), None
+        if kind.startswith("api:"):
+            return compose.sample_composed(rng, role, kind.split(":", 1)[1]), None
         if kind in ("ask", "no_tool") and rng.random() < 0.5:
             return apis.sample_api_record(rng, role, kind=kind), None
         build = {"ask": ask_record, "no_tool": no_tool_record}.get(kind) or rng.choice(ROLE_TASKS[role])

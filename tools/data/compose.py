@@ -1,0 +1,216 @@
+"""Compositional API records: the shapes one call per request does not teach.
+
+    sample_composed(rng, agent_role, kind) -> dict      # kind in COMPOSED_KINDS
+
+- parallel: one tool called 2-3 times in one assistant turn, one call per value set the request
+  states ("... Also, ...").
+- multi_call: two or three different tools called in one turn, among distractors.
+- chain: "do A, then B with its result": the first call is A's only; B's call comes after A's
+  result and carries it. The later step's tool is offered from the start.
+- context: a system turn states the current date (and where the user is); the request says
+  "tomorrow", "next Friday" or "here", and the call carries the resolved value.
+- carry: an earlier user turn states a fact ("my account number is ..."), a later request refers
+  to it ("my account"), and the call carries the stated value.
+- irrelevant: a request none of 1-8 offered tools can serve, answered without a call.
+
+Every shape may offer many tools (up to `MAX_TOOLS`, often from the same module: overlapping
+names and descriptions), and some requests are worded loosely, as real users write
+(`messy`). Values are those of tools/data/apis.py's families: sampled, never fixed literals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+
+from tunepilot.tools.data import apis, assistant
+
+COMPOSED_KINDS = ("parallel", "multi_call", "chain", "context", "carry", "irrelevant")
+MAX_TOOLS = 8  # offered tools per record: more would cross the dataset's token cap on small models
+ALSO = ("Also, ", "And ", "Next, also ", "In addition, ", "Plus, ")
+THEN = ("Then ", "After that, ", "Once you have it, ", "Next, ")
+RESULT = ("that result", "the result", "the number you get")
+
+
+def _lc(s: str) -> str:
+    """A sentence continued mid-line: "Find ..." -> "find ...", but "I ...", "AQI ..." stay."""
+    keep = s.startswith("I ") or (len(s) > 1 and s[1].isupper())
+    return s if keep else s[:1].lower() + s[1:]
+
+
+def messy(text: str, rng: random.Random) -> str:
+    """Loose wording as in live traffic: lower-case start, no final stop, a filler. Values (which the
+    call must carry verbatim) are never touched: only the first letter and the ends change."""
+    if rng.random() < 0.5:
+        text = _lc(text)
+    if rng.random() < 0.5 and text[-1:] in ".?":
+        text = text[:-1]
+    return rng.choice(("", "", "hey ", "pls ", "ok so ", "quick one: ")) + text + rng.choice(("", "", " thx", " asap", " please", " ty"))
+
+
+def _n_more(rng: random.Random) -> int:
+    """How many distractors beside the needed tools: usually a few, sometimes many."""
+    return rng.choices([0, 1, 2, 3, 5, 7], weights=[15, 25, 25, 15, 12, 8])[0]
+
+
+def _offer(rng: random.Random, needed: list[dict], exclude: set[str], module: str | None) -> list[dict]:
+    others = apis._pick_others(rng, min(_n_more(rng), MAX_TOOLS - len(needed)), exclude, module)
+    tools = needed + [apis._make_tool(g, rng)[0] for g in others]
+    rng.shuffle(tools)
+    return tools
+
+
+def _call(i: int, tool: dict, args: dict) -> dict:
+    return {"id": f"call_{i}", "type": "function",
+            "function": {"name": tool["function"]["name"], "arguments": json.dumps(args, ensure_ascii=False)}}
+
+
+def _results(calls: list[dict], results: list) -> list[dict]:
+    return [{"role": "tool", "tool_call_id": c["id"], "name": c["function"]["name"],
+             "content": json.dumps(r, ensure_ascii=False)} for c, r in zip(calls, results)]
+
+
+def _record(rng, role, kind, fid, tools, messages, keywords, steps) -> dict:
+    return apis._record(rng, role, kind, fid, tools, messages, keywords, steps)
+
+
+def _scalar(result):
+    return isinstance(result, (int, float)) and not isinstance(result, bool)
+
+
+def parallel(rng: random.Random, role: str) -> dict:
+    f = rng.choice(apis.FAMILIES)
+    made = apis._make_tool(f, rng)
+    parts = [apis._call_parts(f, rng, made=made, prefix=False) for _ in range(rng.choice((2, 2, 3)))]
+    request = parts[0][1] + "".join(" " + rng.choice(ALSO) + _lc(p[1]) for p in parts[1:])
+    calls = [_call(i, made[0], p[2]) for i, p in enumerate(parts)]
+    answers = [apis._answer(f, p[3], p[4], rng) for p in parts]
+    messages = [{"role": "user", "content": request}, {"role": "assistant", "content": "", "tool_calls": calls},
+                *_results(calls, [p[4] for p in parts]), {"role": "assistant", "content": " ".join(a for a, _ in answers)}]
+    return _record(rng, role, "parallel", f.id, _offer(rng, [made[0]], {f.id}, f.module), messages, [k for _, k in answers], len(calls))
+
+
+def multi_call(rng: random.Random, role: str) -> dict:
+    first = rng.choice(apis.FAMILIES)
+    fams = [first] + apis._pick_others(rng, rng.choice((1, 1, 2)), {first.id, *first.near}, first.module)
+    parts = [(f, apis._call_parts(f, rng, prefix=False)) for f in fams]
+    request = parts[0][1][1] + "".join(" " + rng.choice(ALSO) + _lc(p[1]) for _, p in parts[1:])
+    calls = [_call(i, p[0], p[2]) for i, (_, p) in enumerate(parts)]
+    answers = [apis._answer(f, p[3], p[4], rng) for f, p in parts]
+    messages = [{"role": "user", "content": request}, {"role": "assistant", "content": "", "tool_calls": calls},
+                *_results(calls, [p[4] for _, p in parts]), {"role": "assistant", "content": " ".join(a for a, _ in answers)}]
+    tools = _offer(rng, [p[0] for _, p in parts], {f.id for f in fams}, first.module)
+    return _record(rng, role, "multi_call", "+".join(f.id for f in fams), tools, messages, [k for _, k in answers], len(calls))
+
+
+def chain(rng: random.Random, role: str) -> dict | None:
+    """A's result feeds one numeric parameter of B. None when the draw has no such pair."""
+    a = rng.choice(apis.FAMILIES)
+    ta, req_a, args_a, kw_a, res_a = apis._call_parts(a, rng, prefix=False)
+    if not _scalar(res_a):
+        return None
+    want = "integer" if isinstance(res_a, int) else "number"
+    pairs = [(g, p) for g in apis.FAMILIES if g.id != a.id for p in g.params
+             if not p.optional and (p.type == want or (p.type == "number" and want == "integer"))]
+    if not pairs:
+        return None
+    b, p = rng.choice(pairs)
+    made = apis._make_tool(b, rng)
+    vals = apis._sample_values(b, rng)
+    vals[p.key] = res_a
+    try:
+        tb, req_b, args_b, kw_b, res_b = apis._call_parts(b, rng, made=made, vals=vals, say={p.key: rng.choice(RESULT)},
+                                                          prefix=False)
+    except (ArithmeticError, ValueError, TypeError, KeyError, IndexError):  # the result is outside B's domain
+        return None
+    first, second = _call(0, ta, args_a), _call(1, tb, args_b)
+    ans_b, kw = apis._answer(b, kw_b, res_b, rng)
+    lead = rng.choice(("", "First, "))
+    request = (lead + _lc(req_a) if lead else req_a) + " " + rng.choice(THEN) + _lc(req_b)
+    messages = [{"role": "user", "content": request},
+                {"role": "assistant", "content": "", "tool_calls": [first]}, *_results([first], [res_a]),
+                {"role": "assistant", "content": "", "tool_calls": [second]}, *_results([second], [res_b]),
+                {"role": "assistant", "content": ans_b}]
+    tools = _offer(rng, [ta, tb], {a.id, b.id}, a.module)
+    return _record(rng, role, "chain", f"{a.id}>{b.id}", tools, messages, [kw], 2)
+
+
+def _here(p: apis.P) -> bool:
+    """A city the request can say as "here": worded "in <city>", so "in <city>" -> "here" reads right."""
+    return p.key in assistant.HERE and not p.optional and p.unit == assistant.CITY["unit"]
+
+
+def _relative(p: apis.P) -> bool:
+    return p.key in assistant.RELATIVE_DATES and not p.optional and p.unit == assistant.DATE["unit"]
+
+
+CONTEXT_FAMILIES = [f for f in apis.FAMILIES if any(_here(p) or _relative(p) for p in f.params)]
+CARRY_FAMILIES = [f for f in apis.FAMILIES if any(p.key in assistant.CARRY and not p.optional for p in f.params)]
+
+
+def context(rng: random.Random, role: str) -> dict:
+    f = rng.choice(CONTEXT_FAMILIES)
+    today = dt.date(2025, 1, 1) + dt.timedelta(days=rng.randint(0, 3 * 365))
+    city = rng.choice(assistant.CITIES)
+    vals, say = apis._sample_values(f, rng), {}
+    for p in f.params:
+        if _relative(p):
+            say[p.key], vals[p.key] = assistant.relative_date(today, rng)
+        elif _here(p):  # the family's own city (its table knows it)
+            city, say[p.key] = vals[p.key], rng.choice(("here", "where I am", "around me"))
+    system = rng.choice(("Today is {wd}, {long}.", "Current date: {iso} ({wd}).", "It is {wd} {iso}."))
+    system = system.format(wd=today.strftime("%A"), long=today.strftime("%B %-d, %Y"), iso=today.isoformat())
+    if any(_here(p) for p in f.params) or rng.random() < 0.4:
+        system += rng.choice((" The user is in {c}.", " User location: {c}.", " Location: {c}.")).format(c=city)
+    tool, request, args, kwargs, result = apis._call_parts(f, rng, vals=vals, say=say)
+    if rng.random() < 0.3:
+        request = messy(request, rng)
+    answer, kw = apis._answer(f, kwargs, result, rng)
+    call = _call(0, tool, args)
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": request},
+                {"role": "assistant", "content": "", "tool_calls": [call]}, *_results([call], [result]),
+                {"role": "assistant", "content": answer}]
+    return _record(rng, role, "context", f.id, _offer(rng, [tool], {f.id}, f.module), messages, [kw], 1)
+
+
+def carry(rng: random.Random, role: str) -> dict:
+    f = rng.choice(CARRY_FAMILIES)
+    p = rng.choice([p for p in f.params if p.key in assistant.CARRY and not p.optional])
+    refer, state = assistant.CARRY[p.key]
+    vals = apis._sample_values(f, rng)
+    tool, request, args, kwargs, result = apis._call_parts(f, rng, vals=vals, say={p.key: rng.choice(refer)})
+    fact = rng.choice(state).format(v=vals[p.key])
+    ack = rng.choice(("Got it, thanks.", "Noted. What can I do for you?", "Thanks, I'll keep that in mind."))
+    answer, kw = apis._answer(f, kwargs, result, rng)
+    call = _call(0, tool, args)
+    messages = [{"role": "user", "content": fact}, {"role": "assistant", "content": ack},
+                {"role": "user", "content": request},
+                {"role": "assistant", "content": "", "tool_calls": [call]}, *_results([call], [result]),
+                {"role": "assistant", "content": answer}]
+    return _record(rng, role, "carry", f.id, _offer(rng, [tool], {f.id}, f.module), messages, [kw], 1)
+
+
+def irrelevant(rng: random.Random, role: str) -> dict:
+    """A real request whose tool (and every near one) is not offered: say so, call nothing."""
+    f = rng.choice(apis.FAMILIES)
+    _, request, _, _, _ = apis._call_parts(f, rng)
+    if rng.random() < 0.3:
+        request = messy(request, rng)
+    others = apis._pick_others(rng, rng.choices([1, 2, 3, 5, 8], weights=[30, 25, 20, 15, 10])[0],
+                               {f.id, *f.near}, f.module if rng.random() < 0.5 else None)
+    answer = rng.choice(apis.NO_TOOL_REPLIES).format(task=f.task)
+    return _record(rng, role, "no_tool", f.id, [apis._make_tool(g, rng)[0] for g in others],
+                   [{"role": "user", "content": request}, {"role": "assistant", "content": answer}], [f.task], 0)
+
+
+BUILDERS = {"parallel": parallel, "multi_call": multi_call, "chain": chain, "context": context, "carry": carry,
+            "irrelevant": irrelevant}
+
+
+def sample_composed(rng: random.Random, agent_role: str, kind: str) -> dict:
+    for _ in range(50):  # a chain needs a numeric result and a parameter that takes it
+        record = BUILDERS[kind](rng, agent_role)
+        if record is not None:
+            return record
+    raise RuntimeError(f"compose: no {kind} record in 50 draws")
