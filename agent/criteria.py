@@ -10,6 +10,8 @@ Every reason names its criterion and the numbers, so the journal shows why.
 
 from __future__ import annotations
 
+import math
+
 from tunepilot.agent.schemas import Criteria, Decision
 
 # Seed 004's fallbacks when the base model cannot reach the bar; smaller first when latency or
@@ -19,6 +21,14 @@ ALTERNATIVES = {
     "speed": ["smollm2-135m-instruct (quantized Q4_K_M)", "HuggingFaceTB/SmolLM2-360M-Instruct",
               "Qwen/Qwen2.5-Coder-0.5B-Instruct"],
 }
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson interval of a success rate p measured on n items."""
+    if n <= 0:
+        return 0.0, 1.0
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))
 
 
 def decide(metrics: dict, criteria: Criteria, base: dict | None = None) -> Decision:
@@ -35,12 +45,14 @@ def decide(metrics: dict, criteria: Criteria, base: dict | None = None) -> Decis
         failing.add("latency")
     if mem is not None and mem > c.max_memory_gb:
         failing.add("memory")
+    n = metrics.get("items")  # with 30 items one item is 3.3 points: the reason says what the number is worth
+    band = f" ({n} items, 95 % CI {wilson(s, n)[0]:.1%}–{wilson(s, n)[1]:.1%})" if n else ""
     if s < c.iterate_success:
-        abort.append(f"success {s:.1%} < abort bar {c.iterate_success:.1%}")
+        abort.append(f"success {s:.1%}{band} < abort bar {c.iterate_success:.1%}")
     elif s < c.min_success:
-        iterate.append(f"success {s:.1%} in iterate band [{c.iterate_success:.1%}, {c.min_success:.1%})")
+        iterate.append(f"success {s:.1%}{band} in iterate band [{c.iterate_success:.1%}, {c.min_success:.1%})")
     else:
-        ok.append(f"success {s:.1%} >= {c.min_success:.1%}")
+        ok.append(f"success {s:.1%}{band} >= {c.min_success:.1%}")
 
     if lat > c.iterate_latency_s:
         abort.append(f"latency {lat:.2f} s > abort bar {c.iterate_latency_s:.2f} s")

@@ -77,6 +77,8 @@ PATTERNS: list[tuple[str, Callable[[re.Match], dict]]] = [
      lambda m: {"hardware.gpus": int(m[1])} | ({"hardware.vram_per_gpu": f"{m[2] or m[3]}GB"} if m[2] or m[3] else {})),
     (rf"(?<![\w.])(\d+)\s*GB\s+(?:of\s+)?(?:GPU|VRAM|card|graphics)|\b{_CARD}\s+(\d+)\s*GB\b|\bGPU\s+(?:with\s+)?(\d+)\s*GB\b",
      lambda m: {"hardware.vram_per_gpu": f"{m[1] or m[2] or m[3]}GB", "hardware.gpus?": 1}),
+    (rf"\b(?:abort|give up|stop)\s+(?:below|under|if below)\s*{_N}\s*(%|percent)|\biterate\s+(?:from|above|at)\s*{_N}\s*(%|percent)",
+     lambda m: {"criteria.iterate_success": _frac(m[1] or m[3], m[2] or m[4])}),
     (rf"(?:{_AT_LEAST}\s*)?{_N}{_PCT}\s*(?:success|pass(?:\s*rate)?|accuracy)",
      lambda m: {"criteria.min_success": _frac(m[1], m[2])}),
     (rf"\b(?:success|pass|accuracy)(?:\s*rate)?\s*(?:of|:|=|is)?\s*(?:{_AT_LEAST}\s*)?{_N}{_PCT}",

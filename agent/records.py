@@ -92,6 +92,7 @@ class EvalSummary(BaseModel):
     precision: str | None = None  # the dtype generated in and why
     base_reused_from: str | None = None  # the base report was reused from this cache file (tools/eval_cache.py)
     suites: dict[str, dict] = {}  # third-party suite -> items, base, tuned, diff, diff_ci95, mcnemar_p
+    items: int | None = None  # test items scored (what the success rate's interval is worth)
 
 
 class ExportArgs(_Args):

@@ -61,7 +61,8 @@ def journal_markdown(folder: Path, events: list[dict]) -> str:
                 continue
             if isinstance(v, dict):
                 lines.append(f"- {key}:")
-                lines += [f"  - {escape(k)}: {fmt(x)}" for k, x in v.items()]
+                lines += [f"  - {escape(k)}: {fmt(x)}" for k, x in v.items() if k != "suites"]
+                lines += _suites(v.get("suites"))
             elif isinstance(v, list):
                 lines.append(f"- {key}:")
                 lines += [f"  - {fmt(x)}" for x in v]
@@ -69,3 +70,17 @@ def journal_markdown(folder: Path, events: list[dict]) -> str:
                 lines.append(f"- {key}: {fmt(v)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _suites(suites) -> list[str]:
+    """A suites dict (name -> items, base, tuned, diff, diff_ci95, mcnemar_p) as one line per suite."""
+    if not isinstance(suites, dict) or not suites:
+        return []
+    pct = lambda v: "—" if v is None else f"{100 * v:.1f} %"  # noqa: E731
+    out = ["  - suites (base → tuned, 95 % CI of the difference):"]
+    for name, r in suites.items():
+        ci = r.get("diff_ci95") if isinstance(r, dict) else None
+        band = f", CI {100 * ci[0]:+.1f} … {100 * ci[1]:+.1f} points" if ci else ""
+        out.append(f"    - {escape(name)}: {r.get('items')} items, {pct(r.get('base'))} → {pct(r.get('tuned'))}{band}"
+                   if isinstance(r, dict) else f"    - {escape(name)}: {fmt(r)}")
+    return out

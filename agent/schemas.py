@@ -84,15 +84,21 @@ class Budget(_Strict):
     max_wall_s: float = Field(1800, gt=0, le=7 * 24 * 3600, description="seconds of wall time (at most a week)")
 
 
+# The autopilot's third-party evidence by default: BFCL's simple and multiple-function calls, its
+# irrelevance category (no call is right) and HumanEval (the coder's retention check).
+DEFAULT_SUITES = ("bfcl:simple_python", "bfcl:multiple", "bfcl:irrelevance", "humaneval")
+
+
 class EvalConfig(_Strict):
     limit: int | None = Field(30, ge=1, le=100_000, description="test items")  # test items scored per iteration
     compare_base: bool = True
     batch_size: int = Field(32, ge=1, le=1024, description="sequences per generation batch")  # generation batch (tools/evaluate.py EvalSpec.batch_size)
     export: bool = True  # judge the decision on the exported GGUF in llama.cpp (when llama.cpp is installed)
-    suites: list[str] = Field(default_factory=list, max_length=16)  # third-party suites scored base vs tuned each
-    # iteration (humaneval, bfcl:<category>); a drop beyond criteria.max_suite_drop blocks deploy. Off by
-    # default until issue 16 sizes the sample per budget (see README)
-    suite_limit: int = Field(20, ge=1, le=100_000, description="items per suite and iteration")
+    suites: list[str] = Field(default_factory=lambda: list(DEFAULT_SUITES), max_length=16)  # third-party suites
+    # scored base vs tuned each iteration (humaneval, bfcl:<category>); a drop beyond criteria.max_suite_drop
+    # blocks deploy. [] turns them off
+    suite_limit: int | None = Field(None, ge=1, le=100_000, description="items per suite and iteration")  # None:
+    # sized to the budget (tools/suites.py suite_items), then the same items every iteration
 
     @field_validator("suites")
     @classmethod
@@ -137,6 +143,8 @@ class EvaluationPlan(_Strict):
     split: str = "test"
     limit: int | None
     compare_base: bool
+    suites: list[str] = []  # third-party suites, base vs tuned (the sample is sized when the evaluation runs)
+    suite_limit: int | None = None
     metrics: list[str]
     criteria: Criteria
 

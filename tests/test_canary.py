@@ -20,7 +20,7 @@ KEY = "sk-canary-e1f2a3b4c5d6e7f8a9b0"  # in $OPENAI_API_KEY
 URL_SECRET = "urlcanary-9f8e7d6c5b4a"  # in --base-url's userinfo
 LEAKS = ("ghp_" + "C" * 36, "sk_live_" + "D" * 24, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYW5hcnkifQ.c2lnbmF0dXJlMTIz",
          "session=s3cr3t-cookie-value")
-QUICK = ["--set", "dataset.n_examples=20", "--max-steps", "1", "--eval-limit", "2", "--set", "evaluation.export=false",
+QUICK = ["--set", "dataset.n_examples=20", "--max-steps", "1", "--eval-limit", "2", "--set", "evaluation.export=false", "--set", "evaluation.suites=[]",
          "--set", "criteria.min_success=0", "--set", "criteria.iterate_success=0", "--set", "criteria.max_latency_s=600",
          "--set", "criteria.iterate_latency_s=700", "--set", "criteria.max_memory_gb=100"]
 

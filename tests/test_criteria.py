@@ -70,3 +70,13 @@ def test_a_third_party_suite_regression_blocks_deploy():
     d = decide(good | {"suites": held | fell}, SEED)
     assert d.action == "iterate" and d.failing == ["regression"]
     assert any("suite humaneval fell 30.0% -> 10.0% (more than 10%; 20 items, 95 % CI" in r for r in d.reasons)
+
+
+def test_success_reason_says_what_30_items_are_worth():
+    from tunepilot.agent.criteria import wilson
+
+    lo, hi = wilson(0.4, 30)
+    assert 0.24 < lo < 0.25 and 0.57 < hi < 0.59  # 12 of 30: the textbook Wilson interval 24.6 %–57.7 %
+    d = decide({"success_rate": 0.4, "latency_avg_s": 1.0, "memory_gb": 1.0, "items": 30}, SEED)
+    assert d.action == "abort" and "success 40.0% (30 items, 95 % CI 24.6%–57.7%) < abort bar" in d.reasons[0]
+    assert "items" not in decide({"success_rate": 0.4, "latency_avg_s": 1.0, "memory_gb": 1.0}, SEED).reasons[0]

@@ -202,3 +202,12 @@ def test_llm_failure_falls_back_to_the_offline_parser():
     assert r.assumptions[0] == "llm goal parsing failed (ConnectionError: endpoint down); used the offline parser"
     assert (r.criteria.min_success, r.criteria.max_latency_s) == (0.9, 5.0)
     assert goal_to_request(ISSUE_GOAL)[1] == "offline"
+
+
+def test_abort_bar_stated_in_words():
+    """An explicit abort bar replaces the derived one (min_success - 3 points): a small model's goal
+    can leave room to iterate."""
+    r = parse_goal("at least 55% success (abort below 30%), under 8 s per answer")
+    assert (r.criteria.min_success, r.criteria.iterate_success) == (0.55, 0.30)
+    assert parse_goal("success of 60%, iterate from 40 percent").criteria.iterate_success == 0.40
+    assert parse_goal("at least 60% success").criteria.iterate_success == 0.57  # derived when unstated

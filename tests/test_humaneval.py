@@ -90,3 +90,21 @@ def test_the_autopilot_judges_the_named_suites_each_iteration(tiny_model, tmp_pa
     evaluated = next(e for e in ev if e["kind"] == "tool" and e["tool"] == "evaluate")
     assert evaluated["output"]["suites"]["humaneval"]["items"] == 2  # the item counts are in the journal
     assert any(reason.startswith("suite humaneval") for reason in r["reasons"]) or r["decision"] != "deploy"
+    note = next(e for e in ev if e["kind"] == "note" and e["tool"] == "evaluate")
+    assert note["output"] == {"suites": ["bfcl:irrelevance", "humaneval"], "items_per_suite": 2}
+    md = (tmp_path / "runs" / "t-s" / "journal.md").read_text()
+    assert "suites (base → tuned, 95 % CI of the difference):" in md and "    - humaneval: 2 items, " in md
+    plan = json.loads((tmp_path / "runs" / "t-s" / "plan.json").read_text())
+    assert plan["evaluation_plan"]["suites"] == ["bfcl:irrelevance", "humaneval"]
+    assert "tunepilot eval --suite humaneval" in plan["training_script"]
+
+
+def test_suite_sample_is_sized_to_the_budget():
+    from tunepilot.tools.suites import SUITE_ITEMS, suite_items
+
+    names = ["bfcl:simple_python", "bfcl:irrelevance", "humaneval"]  # weights 1 + 1 + 2
+    # 15 % of 3600 s = 540 s over (3 iterations + 1 base pass) x 4 weight = 16 passes at 1 s per item
+    assert suite_items(3600, 1.0, names, 3) == int(540 / 16)
+    assert suite_items(600, 1.0, names, 3) == SUITE_ITEMS[0]  # never fewer than 10 items
+    assert suite_items(10**6, 0.1, names, 1) == SUITE_ITEMS[1]  # nor more than 50
+    assert suite_items(3600, 1.0, [], 3) == 0

@@ -21,7 +21,7 @@ pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
 QUICK = {"dataset.n_examples": 40, "training_config.max_steps": 1, "evaluation.limit": 3,
          "criteria.min_success": 0.0, "criteria.iterate_success": 0.0,
          "criteria.max_latency_s": 600, "criteria.iterate_latency_s": 700, "criteria.max_memory_gb": 100,
-         "evaluation.export": False}  # the export path is tested in test_run.py and test_export.py
+         "evaluation.suites": [], "evaluation.export": False}  # the export path is tested in test_run.py and test_export.py
 
 
 def _toolbox(tmp_path, tiny_model):

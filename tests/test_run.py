@@ -12,7 +12,8 @@ from tunepilot.agent.schemas import validate_file
 from tunepilot import TunepilotError
 
 # export (merge, GGUF, ladder, llama.cpp) is exercised by the deploy test and tests/test_export.py only
-QUICK = {"dataset.n_examples": 40, "training_config.max_steps": 2, "evaluation.limit": 4, "evaluation.export": False}
+QUICK = {"dataset.n_examples": 40, "training_config.max_steps": 2, "evaluation.limit": 4, "evaluation.export": False,
+         "evaluation.suites": []}  # the suites have their own test (test_humaneval.py)
 
 
 def _events(folder):
@@ -104,7 +105,7 @@ def test_run_iterates_with_the_playbook_then_stops_at_budget(tiny_model):
 def test_cli_run_json_and_show(tiny_model, tmp_path):
     cmd = [sys.executable, "-m", "tunepilot.cli", "run", "SmolLM2 tool calls, at least 90% success, under 5 s",
            "--model", tiny_model, "--n-examples", "40", "--max-steps", "1", "--eval-limit", "3", "--run-id", "t-cli",
-           "--json"]
+           "--set", "evaluation.suites=[]", "--json"]
     p = subprocess.run(cmd, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-2000:]
     out = json.loads(p.stdout)

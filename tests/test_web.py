@@ -24,7 +24,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 EASY = {"dataset.n_examples": 40, "training_config.max_steps": 3, "training_config.eval_steps": 2,
         "evaluation.limit": 4, "evaluation.export": False, "criteria.min_success": 0.0,
         "criteria.iterate_success": 0.0, "criteria.max_latency_s": 600, "criteria.iterate_latency_s": 700,
-        "criteria.max_memory_gb": 100}
+        "criteria.max_memory_gb": 100, "evaluation.suites": ["bfcl:irrelevance"], "evaluation.suite_limit": 2}
 HARD = EASY | {"criteria.min_success": 1.0, "criteria.iterate_success": 1.0, "budget.max_iterations": 1}
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -103,6 +103,8 @@ def test_review_and_approve_in_a_real_browser(ui, browser):
     assert box and box["width"] > 100 and box["height"] > 50  # the loss plot really rendered
     assert page.locator("#failing tr").count() >= 1 and "failure" in page.locator("#failing").inner_text()
     assert "deploy line" in page.locator("#criteria").inner_text()
+    suites = page.locator("#suites").inner_text()  # the third-party evidence beside the criteria
+    assert "bfcl:irrelevance" in suites and "95 % CI" in suites and "third-party suites" in page.locator("#criteria").inner_text()
     page.screenshot(path=str(ARTIFACTS / "run-page.png"), full_page=True)
 
     page.fill("#approve-form input[name=who]", "Ada Reviewer")

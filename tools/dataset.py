@@ -33,8 +33,8 @@ ROLE_MIX = {"coder": 0.58, "tester": 0.26, "researcher": 0.09, "coordinator": 0.
 # Shapes of the API examples (tools/data/apis.py single; tools/data/compose.py the rest): one call;
 # one tool several times in a turn; several tools in a turn; a step that needs the previous result;
 # a value the stated date/place resolves; a fact from an earlier turn; no offered tool fits.
-API_SHAPES = {"single": 0.4, "parallel": 0.14, "multi_call": 0.12, "chain": 0.1, "context": 0.1, "carry": 0.06,
-              "irrelevant": 0.08}
+API_SHAPES = {"single": 0.42, "parallel": 0.22, "multi_call": 0.1, "chain": 0.04, "context": 0.02, "carry": 0.02,
+              "irrelevant": 0.18}
 
 
 
@@ -48,9 +48,9 @@ class DatasetSpec(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1)  # --seed: same seed -> same bytes (template teacher)
     teacher: Literal["template", "openai", "self"] = "template"  # --teacher
     role_mix: dict[str, float] = Field(default_factory=lambda: dict(ROLE_MIX))
-    api_fraction: float = Field(0.5, ge=0, le=1)  # share of schema-diverse API examples: argument fidelity on unseen tools
+    api_fraction: float = Field(0.55, ge=0, le=1)  # share of schema-diverse API examples: argument fidelity on unseen tools
     api_shapes: dict[str, float] = Field(default_factory=lambda: dict(API_SHAPES))  # how those API examples are shaped
-    no_tool_fraction: float = Field(0.08, ge=0, le=1)  # answer directly, call nothing
+    no_tool_fraction: float = Field(0.1, ge=0, le=1)  # answer directly, call nothing
     ask_fraction: float = Field(0.06, ge=0, le=1)  # a required argument is missing: ask for it
     model: str = DEFAULT_MODEL  # --model: its tokenizer enforces max_tokens
     max_tokens: int = Field(768, ge=64, le=131_072)  # records longer than this (rendered) are rejected

@@ -9,7 +9,12 @@ A suite is `humaneval` or `bfcl:<category>`; `bfcl:all` is every BFCL category t
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import BaseModel
+
 from tunepilot import TunepilotError
+from tunepilot.tools.evaluate import EvalSpec
 
 
 def suites(name: str) -> list[str]:
@@ -39,21 +44,58 @@ def compare_suites(spec, names: list[str], progress=None) -> list[dict]:
     return rows
 
 
-def run_suites(spec, names: list[str], folder, progress=None) -> dict[str, dict]:
-    """Each suite in its own evaluation child (its memory is the model's), base vs tuned on the same
-    items; the base report comes from the cache after the first iteration (tools/eval_cache.py)."""
-    from pathlib import Path
+SUITE_SHARE = 0.15  # of the run's wall-time budget, spent on third-party suites across all iterations
+SUITE_ITEMS = (10, 50)  # the sized sample per suite stays in this range (below 10 one item is 10 points)
+COST = {"humaneval": 2.0}  # relative cost of an item (HumanEval answers are twice as long as a tool call)
 
-    from tunepilot.tools.child import call
-    from tunepilot.tools.evaluate import EvalResult
 
-    out = {}
-    for name in names:
-        s = spec.model_copy(update={"suite": name, "data": None, "compare_base": True, "general_probe": False,
-                                    "latency_probe": 0})
-        rep = call("tunepilot.tools.evaluate:evaluate", s, EvalResult, progress=progress,
-                   out=Path(folder) / f"suite-{name.replace(':', '-')}.json")
+def suite_items(budget_s: float, per_item_s: float, names: list[str], iterations: int) -> int:
+    """Items per suite so that the suites of every iteration fit SUITE_SHARE of the run's budget:
+    base and tuned in the first iteration, tuned only later (the base is cached), at this run's own
+    measured seconds per item. Sized once per run, so later iterations score the same items."""
+    if not names:
+        return 0
+    weight = sum(COST.get(n, 1.0) for n in names) * (max(iterations, 1) + 1)
+    n = SUITE_SHARE * budget_s / (max(per_item_s, 1e-3) * weight)
+    return int(min(max(n, SUITE_ITEMS[0]), SUITE_ITEMS[1]))
+
+
+class SuitesSpec(BaseModel):
+    """Every suite of an iteration, evaluated in one child (one interpreter start, not one per suite)."""
+
+    eval: EvalSpec
+    names: list[str]
+    folder: Path  # each suite's full report lands here as suite-<name>.json
+
+
+class SuitesResult(BaseModel):
+    rows: dict[str, dict]
+
+
+def evaluate_suites(spec: SuitesSpec, progress=None) -> SuitesResult:
+    from tunepilot.atomic import write_json
+    from tunepilot.tools.evaluate import evaluate
+
+    rows = {}
+    for name in spec.names:
+        s = spec.eval.model_copy(update={"suite": name, "data": None, "compare_base": True, "general_probe": False,
+                                         "latency_probe": 0})
+        rep = evaluate(s, progress=progress)
+        write_json(spec.folder / f"suite-{name.replace(':', '-')}.json", rep.model_dump(mode="json"))
         c = rep.comparison or {}
-        out[name] = {"items": rep.n, "base": rep.base.success_rate if rep.base else None, "tuned": rep.success_rate,
-                     "diff": c.get("diff"), "diff_ci95": c.get("diff_ci95"), "mcnemar_p": c.get("mcnemar_p")}
-    return out
+        rows[name] = {"items": rep.n, "base": rep.base.success_rate if rep.base else None, "tuned": rep.success_rate,
+                      "diff": c.get("diff"), "diff_ci95": c.get("diff_ci95"), "mcnemar_p": c.get("mcnemar_p")}
+    return SuitesResult(rows=rows)
+
+
+def run_suites(spec, names: list[str], folder, progress=None) -> dict[str, dict]:
+    """Base vs tuned on the same items of each suite, in an evaluation child (its memory is the
+    model's); the base reports come from the cache after the first iteration (tools/eval_cache.py)."""
+    from tunepilot.tools.child import call
+
+    if not names:
+        return {}
+    folder = Path(folder)
+    res = call("tunepilot.tools.suites:evaluate_suites", SuitesSpec(eval=spec, names=names, folder=folder),
+               SuitesResult, progress=progress, out=folder / "suites.json")
+    return res.rows

@@ -19,7 +19,7 @@ import datetime as dt
 import random
 import zlib
 
-from tunepilot.tools.data.apis import Enum, F, Int, Num, P, Q, _date
+from tunepilot.tools.data.params import Enum, F, Int, Num, P, Q, _date
 
 FIRST = ("Ana", "Ben", "Chloe", "Dev", "Elif", "Femi", "Greta", "Hugo", "Ines", "Jonas", "Kenji", "Lena", "Mateo",
          "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sami", "Tariq", "Uma", "Viktor", "Wen", "Ximena", "Yusuf",

@@ -51,7 +51,7 @@ def messy(text: str, rng: random.Random) -> str:
 
 def _n_more(rng: random.Random) -> int:
     """How many distractors beside the needed tools: usually a few, sometimes many."""
-    return rng.choices([0, 1, 2, 3, 5, 7], weights=[15, 25, 25, 15, 12, 8])[0]
+    return rng.choices([0, 1, 2, 3, 5, 7], weights=[30, 30, 20, 10, 6, 4])[0]
 
 
 def _offer(rng: random.Random, needed: list[dict], exclude: set[str], module: str | None) -> list[dict]:
@@ -79,11 +79,49 @@ def _scalar(result):
     return isinstance(result, (int, float)) and not isinstance(result, bool)
 
 
-def parallel(rng: random.Random, role: str) -> dict:
+def _varied(f: apis.F, made: tuple[dict, dict], rng: random.Random, k: int):
+    """k value sets that differ in one required parameter, asked in one sentence as BFCL's parallel
+    items are ("... for 5 and 10 seconds", "..., then repeat with a height of 7"). Returns
+    (request, parts) with parts as apis._call_parts gives them, or None when the family has no such
+    parameter or a drawn value is outside its domain."""
+    tool, naming = made
+    vary = [p for p in f.params if not p.optional and p.type in ("number", "integer", "string") and not p.enum]
+    if not vary:
+        return None
+    p = rng.choice(vary)
+    base = apis._sample_values(f, rng)
+    values = list(dict.fromkeys([base[p.key]] + [p.gen(rng) for _ in range(3 * k)]))[:k]
+    if len(values) < k:
+        return None
+    parts = []
+    for v in values:
+        vals = base | {p.key: v}
+        args = {naming[q.key][0]: ((not vals[q.key]) if naming[q.key][1] else vals[q.key]) for q in f.params if not q.optional}
+        kwargs = {q.key: (vals[q.key] if not q.optional else q.default) for q in f.params}
+        try:
+            parts.append((tool, "", args, kwargs, f.impl(**kwargs)))
+        except (ArithmeticError, ValueError, TypeError, KeyError, IndexError):
+            return None
+    texts = [apis._render(p, v, rng) for v in values]
+    if k == 2 and rng.random() < 0.4:
+        request = apis._request(f, base, [], rng, prefix=False) + rng.choice(
+            (" Then repeat with {} {}.", " Do the same for {} {}.", " And again with {} {}.")).format(
+            "the " + apis._label(p), texts[1])
+    else:
+        request = apis._request(f, base, [], rng, say={p.key: apis._join(rng, texts)}, prefix=False)
+    return request, parts
+
+
+def parallel(rng: random.Random, role: str) -> dict | None:
     f = rng.choice(apis.FAMILIES)
     made = apis._make_tool(f, rng)
-    parts = [apis._call_parts(f, rng, made=made, prefix=False) for _ in range(rng.choice((2, 2, 3)))]
-    request = parts[0][1] + "".join(" " + rng.choice(ALSO) + _lc(p[1]) for p in parts[1:])
+    k = rng.choice((2, 2, 3))
+    varied = _varied(f, made, rng, k) if rng.random() < 0.6 else None
+    if varied:
+        request, parts = varied
+    else:
+        parts = [apis._call_parts(f, rng, made=made, prefix=False) for _ in range(k)]
+        request = parts[0][1] + "".join(" " + rng.choice(ALSO) + _lc(p[1]) for p in parts[1:])
     calls = [_call(i, made[0], p[2]) for i, p in enumerate(parts)]
     answers = [apis._answer(f, p[3], p[4], rng) for p in parts]
     messages = [{"role": "user", "content": request}, {"role": "assistant", "content": "", "tool_calls": calls},

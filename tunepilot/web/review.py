@@ -120,6 +120,24 @@ def criteria_rows(state: RunState) -> list[dict]:
          "iterate": "—", "measured": ", ".join(f"{k} {pct(v)}" for k, v in (m.get("per_role") or {}).items()) or "—",
          "failing": "regression" in d.failing},
     ]
+    if m.get("suites"):
+        rows.append({"criterion": "third-party suites", "deploy": f"no suite drops > {pct(c.max_suite_drop)} below base",
+                     "iterate": "—", "measured": "; ".join(f"{k} {pct(r.get('base'))} → {pct(r.get('tuned'))}"
+                                                          for k, r in m["suites"].items()),
+                     "failing": any(r.startswith("suite ") and "fell" in r for r in d.reasons)})
+    return rows
+
+
+def suite_rows(state: RunState) -> list[dict]:
+    """The latest evaluation's third-party suites: items, base, tuned, the paired difference with its
+    95 % interval (with 20 items one item is 5 points: the interval says how much that is worth)."""
+    pct = lambda v: "—" if v is None else f"{100 * v:.1f} %"  # noqa: E731
+    rows = []
+    for name, r in ((state.evaluated.suites if state.evaluated else None) or {}).items():
+        ci = r.get("diff_ci95")
+        rows.append({"suite": name, "items": r.get("items"), "base": pct(r.get("base")), "tuned": pct(r.get("tuned")),
+                     "diff": "—" if r.get("diff") is None else f"{100 * r['diff']:+.1f}",
+                     "ci": f"{100 * ci[0]:+.1f} … {100 * ci[1]:+.1f}" if ci else "—", "p": r.get("mcnemar_p")})
     return rows
 
 
@@ -140,7 +158,7 @@ def run_view(folder: Path) -> dict:
         "request": request.model_dump(mode="json", exclude={"assumptions"}) if request else None,
         "marks": _marks(request.assumptions) if request else [],
         "decision": d.action if d else None, "reasons": d.reasons if d else [], "next_step": d.next_step if d else None,
-        "criteria": criteria_rows(state), "metrics": d.metrics if d else {}, "base": state.base or {},
+        "criteria": criteria_rows(state), "suites": suite_rows(state), "metrics": d.metrics if d else {}, "base": state.base or {},
         "iterations": its, "latest_eval": latest, "failing": failing_items(latest, state), "export": export,
         "events": events, "elapsed_s": round(state.elapsed_s, 1), "problems": state.problems,
         "approval": state.approval.model_dump() if state.approval else None,
