@@ -30,11 +30,12 @@ def tiny_model(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory, tiny_model) -> Path:
-    """A 60-record dataset from the real template generator, tokenised with the tiny model."""
+    """A 60-record dataset from the real template generator, tokenised with the tiny model; records fit
+    the 512-token training length the tests use (many-tool records run longer)."""
     from tunepilot.tools.dataset import DatasetSpec, generate_dataset
 
     out = tmp_path_factory.mktemp("data") / "agentic"
-    generate_dataset(DatasetSpec(out=out, n=60, seed=1, model=tiny_model))
+    generate_dataset(DatasetSpec(out=out, n=60, seed=1, model=tiny_model, max_tokens=512))
     return out
 
 

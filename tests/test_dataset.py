@@ -29,7 +29,7 @@ def test_splits_metadata_and_schema_validity(tiny_data):
         for t in r["tools"]:
             jsonschema.Draft202012Validator.check_schema(t["function"]["parameters"])
         n_calls += sum(len(m.get("tool_calls") or []) for m in r["messages"])
-    assert n_calls >= 40
+    assert n_calls >= 30  # most records call (a quarter answer without: no tool fits, ask, write code)
     assert set(meta["by_role"]) <= {"coder", "tester", "researcher", "coordinator"}
     assert {"tokens", "rejected", "content_hash", "by_tool", "by_kind", "by_steps", "seed", "teacher"} <= set(meta)
 

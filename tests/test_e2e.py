@@ -20,8 +20,10 @@ def test_smollm2_short_lora_beats_base(tmp_path):
     data, out = tmp_path / "data", tmp_path / "train"
     card = _tp("data", "generate", "--out", str(data), "--n", "300", "--seed", "0")
     assert card["splits"]["test"] == 30
-    result = _tp("train", "--data", str(data), "--out", str(out), "--max-steps", "12", "--eval-steps", "12")
-    assert result["steps"] >= 6 and result["eval_loss"] < 1.0
+    # 30 steps (about 0.6 epoch): the default mix's parallel, no-call and code items need more than
+    # the 12 steps a single-call mix did before the tuned model beats the base on its test split
+    result = _tp("train", "--data", str(data), "--out", str(out), "--max-steps", "30", "--eval-steps", "30")
+    assert result["steps"] >= 15 and result["eval_loss"] < 1.0
     # a tool call is short: 96 new tokens decide every item; the probes are covered by test_evaluate
     report = _tp("eval", "--data", str(data), "--adapter", str(out / "adapter"), "--compare-base", "--limit", "20",
                  "--max-new-tokens", "96", "--latency-probe", "0", "--no-general-probe")

@@ -13,7 +13,7 @@ from tunepilot import TunepilotError
 def trained(tmp_path_factory, tiny_model, tiny_data):
     out = tmp_path_factory.mktemp("train") / "run"
     events = []
-    first = train(TrainSpec(data=tiny_data, out=out, model=tiny_model, max_steps=4, eval_steps=2, learning_rate=3e-3,
+    first = train(TrainSpec(data=tiny_data, out=out, model=tiny_model, max_steps=4, eval_steps=2, learning_rate=1e-2,
                             max_length=512, logging_steps=1), progress=events.append)
     return out, first, events
 

@@ -52,6 +52,7 @@ class DatasetSpec(BaseModel):
     api_shapes: dict[str, float] = Field(default_factory=lambda: dict(API_SHAPES))  # how those API examples are shaped
     no_tool_fraction: float = Field(0.1, ge=0, le=1)  # answer directly, call nothing
     ask_fraction: float = Field(0.06, ge=0, le=1)  # a required argument is missing: ask for it
+    code_fraction: float = Field(0.06, ge=0, le=1)  # write a function: code in a ```python block (coding retention)
     model: str = DEFAULT_MODEL  # --model: its tokenizer enforces max_tokens
     max_tokens: int = Field(768, ge=64, le=131_072)  # records longer than this (rendered) are rejected
     near_dup_threshold: float = Field(0.9, gt=0, le=1)  # Jaccard of user-text 3-grams, same calls
@@ -152,6 +153,8 @@ def _kind(rng: random.Random, spec: DatasetSpec) -> str:
         return "no_tool"
     if r < spec.no_tool_fraction + spec.ask_fraction:
         return "ask"
+    if r < spec.no_tool_fraction + spec.ask_fraction + spec.code_fraction:
+        return "code"
     if rng.random() >= spec.api_fraction:
         return "task"
     return "api:" + rng.choices(list(spec.api_shapes), weights=list(spec.api_shapes.values()))[0]

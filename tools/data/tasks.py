@@ -292,6 +292,33 @@ def ask_record(sb: Sandbox, rng: random.Random) -> Trajectory:
                           f"I need the {param} first: which {word} do you mean?"), param)
 
 
+# Write-the-function requests: the answer is code in one ```python block, no call (the coder's own
+# skill, which tool-call training must not erase; HumanEval is its third-party check).
+DOCS = {"clamp": "Return value limited to the range [low, high].", "mean": "Return the arithmetic mean of values; raise ValueError when empty.",
+        "is_palindrome": "Return True when text reads the same backwards, ignoring case and non-alphanumerics.",
+        "word_count": "Return the number of whitespace-separated words in text.",
+        "fizzbuzz": "Return 'FizzBuzz', 'Fizz', 'Buzz' or the number as a string, by divisibility by 15, 3 and 5.",
+        "slugify": "Return title lower-cased with its words joined by '-'.", "factorial": "Return k! for k >= 0.",
+        "chunk": "Split items into lists of at most size elements.", "parse_version": "Parse '1.2.3' into a tuple of ints.",
+        "merge_dicts": "Merge b into a copy of a, recursively for nested dicts.", "median": "Return the median of values.",
+        "celsius_to_f": "Convert degrees Celsius to Fahrenheit."}
+CODE_ASKS = ("Complete this Python function. Reply with the whole function in a ```python block.\n\n{stub}",
+             "Write the body of this function:\n\n{stub}", "Implement it, please:\n\n{stub}",
+             "Here is a stub; fill it in and show the full function in one code block.\n\n{stub}")
+
+
+def code_record(sb: Sandbox, rng: random.Random) -> Trajectory:
+    from tunepilot.tools.data.sandbox import _FUNCS, _PREFIX
+
+    base, src, examples = rng.choice(_FUNCS)
+    name = rng.choice(_PREFIX) + base + rng.choice(("", "", "_v2", "_value", "_of"))
+    head, body = src.format(n=name).split("\n", 1)
+    call, result = rng.choice(examples)
+    doc = f'    """{DOCS[base]}\n\n    >>> {name}({call})\n    {result}\n    """\n'
+    t = Trajectory(sb, rng.choice(CODE_ASKS).format(stub=f"{head}\n{doc}"), kind="code")
+    return t.answer(f"```python\n{head}\n{doc}{body}```", name)
+
+
 def no_tool_record(sb: Sandbox, rng: random.Random) -> Trajectory:
     question, answer, key = rng.choice(NO_TOOL)
     t = Trajectory(sb, question, kind="no_tool")

@@ -16,7 +16,7 @@ import random
 
 from tunepilot.tools.data import apis, compose
 from tunepilot.tools.data.sandbox import CATALOG, EXECUTES, Sandbox, schema
-from tunepilot.tools.data.tasks import ROLE_TASKS, Trajectory, ask_record, no_tool_record
+from tunepilot.tools.data.tasks import ROLE_TASKS, Trajectory, ask_record, code_record, no_tool_record
 from tunepilot.tools.data.validate import call_errors
 from tunepilot import TunepilotError
 from tunepilot.chat import parse_tool_calls
@@ -41,7 +41,7 @@ class TemplateTeacher:
             return compose.sample_composed(rng, role, kind.split(":", 1)[1]), None
         if kind in ("ask", "no_tool") and rng.random() < 0.5:
             return apis.sample_api_record(rng, role, kind=kind), None
-        build = {"ask": ask_record, "no_tool": no_tool_record}.get(kind) or rng.choice(ROLE_TASKS[role])
+        build = {"ask": ask_record, "no_tool": no_tool_record, "code": code_record}.get(kind) or rng.choice(ROLE_TASKS[role])
         t = build(sb, rng)
         if t.wrote:
             sb.reset()
