@@ -33,6 +33,11 @@ def fmt(v) -> str:
     return escape(v)
 
 
+def pct(v) -> str:
+    """A 0-1 rate as a percentage with one decimal, "—" when missing (journal, run page, report)."""
+    return "—" if v is None else f"{100 * v:.1f} %"
+
+
 def journal_markdown(folder: Path, events: list[dict]) -> str:
     """Every event as a numbered entry; decisions and their reasons stand out."""
     request = {}
@@ -76,7 +81,6 @@ def _suites(suites) -> list[str]:
     """A suites dict (name -> items, base, tuned, diff, diff_ci95, mcnemar_p) as one line per suite."""
     if not isinstance(suites, dict) or not suites:
         return []
-    pct = lambda v: "—" if v is None else f"{100 * v:.1f} %"  # noqa: E731
     out = ["  - suites (base → tuned, 95 % CI of the difference):"]
     for name, r in suites.items():
         ci = r.get("diff_ci95") if isinstance(r, dict) else None

@@ -37,11 +37,15 @@ def compare_suites(spec, names: list[str], progress=None) -> list[dict]:
     rows = []
     for name in names:
         rep = evaluate(spec.model_copy(update={"suite": name, "data": None, "compare_base": True}), progress=progress)
-        c = rep.comparison or {}
-        rows.append({"suite": name, "items": rep.n, "base": rep.base.success_rate if rep.base else None,
-                     "tuned": rep.success_rate, "diff": c.get("diff"), "diff_ci95": c.get("diff_ci95"),
-                     "mcnemar_p": c.get("mcnemar_p"), "failures": rep.failures})
+        rows.append({"suite": name, **_row(rep), "failures": rep.failures})
     return rows
+
+
+def _row(rep) -> dict:
+    """A suite's base-vs-tuned summary from its EvalResult: what tables, journals and criteria read."""
+    c = rep.comparison or {}
+    return {"items": rep.n, "base": rep.base.success_rate if rep.base else None, "tuned": rep.success_rate,
+            "diff": c.get("diff"), "diff_ci95": c.get("diff_ci95"), "mcnemar_p": c.get("mcnemar_p")}
 
 
 SUITE_SHARE = 0.15  # of the run's wall-time budget, spent on third-party suites across all iterations
@@ -82,9 +86,7 @@ def evaluate_suites(spec: SuitesSpec, progress=None) -> SuitesResult:
                                          "latency_probe": 0})
         rep = evaluate(s, progress=progress)
         write_json(spec.folder / f"suite-{name.replace(':', '-')}.json", rep.model_dump(mode="json"))
-        c = rep.comparison or {}
-        rows[name] = {"items": rep.n, "base": rep.base.success_rate if rep.base else None, "tuned": rep.success_rate,
-                      "diff": c.get("diff"), "diff_ci95": c.get("diff_ci95"), "mcnemar_p": c.get("mcnemar_p")}
+        rows[name] = _row(rep)
     return SuitesResult(rows=rows)
 
 

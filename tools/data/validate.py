@@ -332,7 +332,6 @@ class ContaminationGuard:
                 self.suites[f"bfcl:{cat}"] = ({_norm(t) for t in texts}, set().union(*(_ngrams(t) for t in texts)))
         except (ImportError, TunepilotError, OSError):  # bfcl-eval not installed: nothing to guard against
             pass
-        self.texts: set[str] = set().union(*(t for t, _ in self.suites.values()))
         self.rejected: Counter[str] = Counter()
 
     def check(self, record: dict) -> str | None:

@@ -33,9 +33,9 @@ COOKIE = "tunepilot_token"
 COLUMNS = [("run_id", "run"), ("goal", "goal"), ("model", "model"), ("status", "status"), ("decision", "decision"),
            ("success", "success base → tuned"), ("latency", "latency"), ("iterations", "iterations"),
            ("elapsed_s", "elapsed")]
-METRIC_ROWS = [("success_rate", "success", report._pct), ("latency_avg_s", "latency", report._secs),
+METRIC_ROWS = [("success_rate", "success", report.pct), ("latency_avg_s", "latency", report._secs),
                ("memory_gb", "memory (GB)", lambda v: "—" if v is None else f"{v:.2f}"),
-               ("general_probe", "general probe", report._pct)]
+               ("general_probe", "general probe", report.pct)]
 LOCAL = ("127.0.0.1", "localhost", "::1")
 
 

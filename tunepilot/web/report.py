@@ -13,16 +13,13 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from tunepilot.agent.render import pct
 from tunepilot.atomic import write_text
 from tunepilot.redact import redact_text
 from tunepilot.web import plots
 from tunepilot.web.review import run_view
 
 ENV = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"]))
-
-
-def _pct(v) -> str:
-    return "—" if v is None else f"{100 * v:.1f} %"
 
 
 def _secs(v) -> str:
@@ -37,7 +34,7 @@ def _gb(mb) -> str:
     return "—" if mb is None else f"{mb / 1024:.2f} GB"
 
 
-ENV.globals.update(pct=_pct, secs=_secs, mins=_mins, gb=_gb, titles=plots.TITLES)
+ENV.globals.update(pct=pct, secs=_secs, mins=_mins, gb=_gb, titles=plots.TITLES)
 
 
 def svgs(view: dict) -> dict[str, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tunepilot.agent.render import pct
 from tunepilot.agent.journal import Journal, runs_root
 from tunepilot.agent.state import RunState
 
@@ -105,7 +106,6 @@ def criteria_rows(state: RunState) -> list[dict]:
     if d is None:
         return []
     c, m = d.criteria, d.metrics
-    pct = lambda v: "—" if v is None else f"{100 * v:.1f} %"  # noqa: E731
     secs = lambda v: "—" if v is None else f"{v:.2f} s"  # noqa: E731
     rows = [
         {"criterion": "success", "deploy": f"≥ {pct(c.min_success)}",
@@ -131,7 +131,6 @@ def criteria_rows(state: RunState) -> list[dict]:
 def suite_rows(state: RunState) -> list[dict]:
     """The latest evaluation's third-party suites: items, base, tuned, the paired difference with its
     95 % interval (with 20 items one item is 5 points: the interval says how much that is worth)."""
-    pct = lambda v: "—" if v is None else f"{100 * v:.1f} %"  # noqa: E731
     rows = []
     for name, r in ((state.evaluated.suites if state.evaluated else None) or {}).items():
         ci = r.get("diff_ci95")
