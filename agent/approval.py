@@ -186,5 +186,28 @@ def model_card(folder: Path, state: RunState) -> str:
     ]
     if x:
         lines += ["Quantization ladder:", ""] + [f"- {s['quant'].upper()}: {s['why']}" for s in x.get("ladder", [])] + [""]
+        lines += serving_lines(Path(x["gguf"]).name, folder.name, x.get("http"))
     lines += ["Reasons: " + "; ".join(d.reasons), "", "Journal: ../journal.md (every step, with numbers)", ""]
     return "\n".join(lines)
+
+
+def serving_lines(gguf: str, name: str, http: dict | None) -> list[str]:
+    """The model card's "how to run it": the three servers, copy-paste commands from the bundle folder."""
+    sample = ('{"model": "%s", "messages": [{"role": "user", "content": "What is the weather in Oslo?"}], '
+              '"tools": [{"type": "function", "function": {"name": "get_weather", "description": "Current weather", '
+              '"parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]}') % gguf
+    measured = (f"Measured through it at export: success {http['success_rate']:.1%} on {http['n']} items, latency "
+                f"p50 {http['latency_s'].get('p50')} s / p95 {http['latency_s'].get('p95')} s per answer (HTTP round trip)."
+                if http else "")
+    return [
+        "## How to run it", "",
+        "1. **tunepilot serve** (OpenAI-compatible `/v1/chat/completions` with `tools` and `tool_choice`; tool calls",
+        "   schema-constrained as they were evaluated). " + measured, "",
+        "   ```", f"   tunepilot serve {gguf} --port 8000", "   curl -s http://127.0.0.1:8000/v1/chat/completions \\",
+        f"     -H 'Content-Type: application/json' -d '{sample}'", "   ```", "",
+        "2. **Ollama** (chat; the Modelfile's TEMPLATE renders role and content only, so Ollama refuses `tools` for",
+        "   this model: use tunepilot serve for tool calls):", "",
+        "   ```", f"   ollama create tunepilot-{name.lower()} -f Modelfile", f"   ollama run tunepilot-{name.lower()}", "   ```", "",
+        "3. **llama.cpp's server** (chat with the GGUF's embedded template; no tool rendering there either):", "",
+        "   ```", f"   llama-server -m {gguf} --port 8080", "   ```", "",
+    ]

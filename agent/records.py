@@ -110,7 +110,7 @@ class ExportSummary(BaseModel):
     modelfile: str
     folder: str
     success_rate: float
-    latency_avg_s: float
+    latency_avg_s: float  # through `tunepilot serve` over HTTP when measured (what a client sees), else in-process
     latency_p95_s: float
     memory_gb: float  # what the GGUF adds in llama.cpp: weights touched, KV cache, buffers
     per_role: dict[str, float | None]
@@ -119,3 +119,5 @@ class ExportSummary(BaseModel):
     ladder: list[dict]
     report: str
     wall_s: float | None = None
+    http: dict | None = None  # the chosen GGUF through `tunepilot serve`: success, latency avg/p50/p95, items
+    latency_source: str = "llama.cpp in-process"

@@ -282,9 +282,13 @@ class Toolbox:
         rep = call("tunepilot.tools.export:export", spec, ExportReport, out=folder.with_name("export.result.json"))
         q = rep.chosen
         v = rep.verification[q]
+        http = rep.verification.get("http")
+        lat = (http or v)["latency_s"]  # the decision's latency: what a client of the served model sees
         exported = ExportSummary(
             iteration=self.iteration, quant=q, gguf=rep.files[q]["path"], modelfile=rep.modelfile, folder=str(folder),
-            success_rate=v["success_rate"], latency_avg_s=v["latency_s"]["avg"], latency_p95_s=v["latency_s"]["p95"],
+            success_rate=v["success_rate"], latency_avg_s=lat["avg"], latency_p95_s=lat["p95"],
+            http={k: http[k] for k in ("success_rate", "latency_s", "n")} if http else None,
+            latency_source="HTTP (tunepilot serve, openai client)" if http else "llama.cpp in-process",
             memory_gb=round((v.get("model_memory_mb") or v["peak_rss_mb"]) / 1024, 3), per_role=v.get("per_role") or {},
             failures=v["failures"], template_ok=rep.template_check["ok"], ladder=rep.ladder,
             report=str(folder / "export_report.json"), wall_s=round(time.monotonic() - t0, 1))

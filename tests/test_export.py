@@ -45,7 +45,7 @@ def test_export_writes_every_gguf_and_they_reload_in_llama_cpp(exported):
 
 def test_verification_report_has_success_and_latency_per_quant(exported):
     out, report, _ = exported
-    assert set(report.verification) == {"hf", "q8_0", "q4_k_m"}
+    assert set(report.verification) == {"hf", "q8_0", "q4_k_m", "http"}
     assert report.verification["hf"]["runtime"] == "transformers"
     for q in ("q8_0", "q4_k_m"):
         v = report.verification[q]
@@ -54,6 +54,17 @@ def test_verification_report_has_success_and_latency_per_quant(exported):
         assert v["peak_rss_mb"] > 0 and 0 < v["model_memory_mb"] < v["peak_rss_mb"]
     saved = json.loads((out / "export_report.json").read_text())
     assert saved["verification"]["q8_0"]["latency_s"] == report.verification["q8_0"]["latency_s"]
+
+
+def test_the_chosen_gguf_is_verified_through_tunepilot_serve_over_http(exported):
+    """A real server on 127.0.0.1, the openai client, the same items and scorer: the same greedy,
+    constrained decoding as in-process, so the same success; latency is the HTTP round trip."""
+    out, report, steps = exported
+    http, inproc = report.verification["http"], report.verification[report.verification["http"]["quant"]]
+    assert http["runtime"] == "http" and http["n"] == inproc["n"] == 3
+    assert http["success_rate"] == inproc["success_rate"] and http["failures"] == inproc["failures"]
+    assert http["latency_s"]["p95"] > 0 and http["latency_s"]["p50"] > 0
+    assert any("tunepilot serve" in s for s in steps) and (out / "serve.log").exists()
 
 
 def test_template_round_trip_and_modelfile(exported):

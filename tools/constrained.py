@@ -36,21 +36,25 @@ def _schema(params: dict | None) -> dict:
     return schema
 
 
-def tool_call_grammar(tools: list[dict]) -> str | None:
+def tool_call_grammar(tools: list[dict], required: bool = False) -> str | None:
     """A lazy Lark grammar (llguidance dialect) for replies offering `tools` (OpenAI format);
-    None when no tools are offered."""
+    None when no tools are offered. `required` (OpenAI's tool_choice "required", or a named
+    function when `tools` is that one): the reply opens with a call at its first token."""
     fns = [t.get("function", t) for t in tools or []]
     if not fns:
         return None
     alts = [f"fn_{i}" for i in range(len(fns))]
     open_call = _lark_str('{"name": ')
+    body = f'"\\n"? {open_call} ({" | ".join(alts)}) "}}" "\\n"? "</tool_call>"'
     lines = [
         "%llguidance {}",
-        "start: call* TEXT",
+        "start: first call* TEXT" if required else "start: call* TEXT",
         r"TEXT: /(.|\n)*/",
         'call_trig[lazy]: TEXT "<tool_call>"',
-        f'call: call_trig "\\n"? {open_call} ({" | ".join(alts)}) "}}" "\\n"? "</tool_call>"',
+        f"call: call_trig {body}",
     ]
+    if required:
+        lines.append(f'first: "<tool_call>" {body}')
     for alt, fn in zip(alts, fns):
         head = json.dumps(fn["name"], ensure_ascii=False) + ', "arguments": '
         lines.append(f"{alt}: {_lark_str(head)} %json {json.dumps(_schema(fn.get('parameters')), ensure_ascii=False)}")
@@ -96,12 +100,12 @@ class Constraint:
     grammar fails to compile (with a warning in the log). A row's matcher stops at its EOS, so the
     padding after it is never checked."""
 
-    def __init__(self, lltok, tool_lists: list[list[dict]]):
+    def __init__(self, lltok, tool_lists: list[list[dict]], required: bool = False):
         from llguidance import LLMatcher
 
         self.matchers: list = []
         for tools in tool_lists:
-            grammar = tool_call_grammar(tools)
+            grammar = tool_call_grammar(tools, required)
             m = None if grammar is None else LLMatcher(lltok, grammar, log_level=0)
             if m is not None and m.is_error():  # a grammar that does not compile leaves the matcher in error
                 log.warning("tool-call grammar not used (%s)", m.get_error().splitlines()[0][:200])

@@ -39,6 +39,8 @@ class EvalSpec(BaseModel):
     model: str = DEFAULT_MODEL  # --model
     adapter: Path | None = None  # --adapter: LoRA adapter folder to evaluate on top of --model
     gguf: Path | None = None  # --gguf: evaluate this GGUF in llama.cpp instead (an exported model)
+    endpoint: str | None = None  # --endpoint: an OpenAI-compatible server (`tunepilot serve`) through the openai
+    # client: what a client gets over HTTP, latency included; the model behind it is the server's
     limit: int | None = Field(None, ge=1, le=100_000)  # --limit: first N items
     compare_base: bool = False  # --compare-base: also score the base model, paired test
     split: str = "test"
@@ -63,6 +65,8 @@ class EvalSpec(BaseModel):
             raise ValueError("--compare-base needs --adapter (the tuned model)")
         if self.gguf is not None and (self.adapter is not None or self.compare_base):
             raise ValueError("--gguf evaluates an exported model as is: no --adapter or --compare-base")
+        if self.endpoint is not None and (self.gguf is not None or self.adapter is not None or self.compare_base):
+            raise ValueError("--endpoint evaluates the server's model as is: no --gguf, --adapter or --compare-base")
         return self
 
 
@@ -219,8 +223,8 @@ def summarise(results: list[dict], spec: EvalSpec, adapter, source: str, val_los
     tagged = [t for t in turns if "<tool_call" in t["output"] or "</tool_call>" in t["output"]]
     roles = sorted({r["role"] for r in results})
     return EvalReport(
-        model=str(spec.gguf) if spec.gguf else spec.model, adapter=str(adapter) if adapter else None,
-        runtime="llama.cpp" if spec.gguf else "transformers", constrained=spec.constrained, source=source, n=len(results),
+        model=spec.endpoint or (str(spec.gguf) if spec.gguf else spec.model), adapter=str(adapter) if adapter else None,
+        runtime="http" if spec.endpoint else "llama.cpp" if spec.gguf else "transformers", constrained=spec.constrained, source=source, n=len(results),
         precision=precision,
         success_rate=rate([r["success"] for r in results]) or 0.0,
         tool_call_accuracy=rate([not t["failure"] for t in turns if t["expects_call"]]),
@@ -347,7 +351,12 @@ def evaluate(spec: EvalSpec, progress=None) -> EvalResult:
         from tunepilot.tools.data.io import load_split
 
         val = load_split(spec.data, "val")
-    if spec.gguf is not None:
+    if spec.endpoint is not None:
+        from tunepilot.tools.endpoint import EndpointGenerator
+
+        gen = EndpointGenerator(spec.endpoint)
+        val = None  # answers only, as with --gguf
+    elif spec.gguf is not None:
         from tunepilot.tools.llamacpp import LlamaCppGenerator
 
         if not Path(spec.gguf).is_file():
@@ -377,7 +386,7 @@ def evaluate(spec: EvalSpec, progress=None) -> EvalResult:
             gen.attach(adapter)
         results = score_items(gen, items, spec)
         reports[name] = summarise(results, spec, adapter, source, val_loss(gen, val) if val else None,
-                                  None if spec.gguf else gen.precision.reason)
+                                  None if spec.gguf or spec.endpoint else gen.precision.reason)
         if spec.latency_probe:
             reports[name].batch_latency_s = reports[name].latency_s
             reports[name].latency_s = latency_probe(gen, items, spec)

@@ -47,6 +47,8 @@ class ExportSpec(BaseModel):
     reference_success: float | None = Field(None, ge=0, le=1)  # merged model's success, already measured on
     # the same items (the agent's evaluation): skips re-scoring the merged model
     lora_gguf: bool = True  # also write the adapter alone as a GGUF LoRA
+    verify_http: bool = True  # --no-verify-http: skip scoring the chosen GGUF through `tunepilot serve` (a real
+    # server on 127.0.0.1, the openai client, the same items; the latency a client sees)
     system: str | None = None  # --system: SYSTEM line of the Modelfile
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # --precision of the merge: by what the device
     # can do (tunepilot/precision.py); the GGUF is written in f16 and quantized from there either way
@@ -157,6 +159,13 @@ def export(spec: ExportSpec, log: Callable[[str], None] = lambda msg: None) -> E
         report.chosen = quants[0]
 
     target = report.chosen or quants[0]
+    if spec.verify and spec.verify_http:
+        from tunepilot.tools.serve import Server
+
+        log(f"verifying {target.upper()} through tunepilot serve (HTTP, openai client)")
+        with Server(Path(files[target]["path"]), log=out / "serve.log") as url:
+            report.verification["http"] = _verify({"endpoint": url}, data, spec.verify, out / "verify-http.json") | {
+                "quant": target}
     stops = [s for s in (wrappers.assistant_suffix.strip(), tok.eos_token) if s]
     report.modelfile = write_modelfile(out / "Modelfile", Path(files[target]["path"]).name, tmpl, sorted(set(stops)),
                                        spec.system, {"temperature": 0})

@@ -206,8 +206,9 @@ class LlamaCppGenerator:
         self.constrained = constrained
         self._lltok = None
 
-    def _constraint(self, record: dict):
-        """Schema-constrained tool calls (tools/constrained.py) as a llama-cpp-python logits processor."""
+    def _constraint(self, record: dict, required: bool = False):
+        """Schema-constrained tool calls (tools/constrained.py) as a llama-cpp-python logits processor;
+        `required`: the reply must open with a call (tool_choice "required" or a named function)."""
         if not self.constrained or not record.get("tools"):
             return None
         import llama_cpp
@@ -222,7 +223,7 @@ class LlamaCppGenerator:
             with warnings.catch_warnings():  # llguidance reads token attributes with a deprecated call, once per token
                 warnings.simplefilter("ignore", DeprecationWarning)
                 self._lltok = lltokenizer_from_vocab(vocab, n_vocab=self.llm.n_vocab(), eos_token=stop)
-        return llama_cpp.LogitsProcessorList([Constraint(self._lltok, [record["tools"]]).llama_cpp()])
+        return llama_cpp.LogitsProcessorList([Constraint(self._lltok, [record["tools"]], required).llama_cpp()])
 
     def prompt(self, record: dict) -> str:
         from tunepilot.tools.modelfile import render_jinja
@@ -231,18 +232,26 @@ class LlamaCppGenerator:
         return render_jinja(self.template, render_messages(record), add_generation_prompt=True,
                             bos_token=self.bos, eos_token=self.eos)
 
+    def complete(self, record: dict, max_new_tokens: int = 192, required: bool = False) -> dict:
+        """One greedy reply to `record` (its messages end before the reply): {"text", "latency_s",
+        "new_tokens", "finish_reason"}. The evaluator and `tunepilot serve` both decode through here."""
+        prompt = self.prompt(record)
+        t0 = time.perf_counter()
+        res = self.llm.create_completion(prompt, max_tokens=max_new_tokens, temperature=0.0, top_k=1,
+                                         stop=self.stop, seed=0, logits_processor=self._constraint(record, required))
+        dt = time.perf_counter() - t0
+        self.model_memory_mb = max(self.model_memory_mb, (self._proc.memory_info().rss - self._rss0) / 2**20)
+        choice = res["choices"][0]
+        return {"text": choice["text"].strip(), "latency_s": dt, "new_tokens": res["usage"]["completion_tokens"],
+                "prompt_tokens": res["usage"]["prompt_tokens"], "finish_reason": choice.get("finish_reason") or "stop"}
+
     def generate(self, records: list[dict], max_new_tokens: int = 192, batch_size: int = 1) -> list:
         from tunepilot.chat import Generation
 
         out = []
         for r in records:
-            prompt = self.prompt(r)
-            t0 = time.perf_counter()
-            res = self.llm.create_completion(prompt, max_tokens=max_new_tokens, temperature=0.0, top_k=1,
-                                             stop=self.stop, seed=0, logits_processor=self._constraint(r))
-            dt = time.perf_counter() - t0
-            out.append(Generation(res["choices"][0]["text"].strip(), dt, res["usage"]["completion_tokens"]))
-            self.model_memory_mb = max(self.model_memory_mb, (self._proc.memory_info().rss - self._rss0) / 2**20)
+            c = self.complete(r, max_new_tokens)
+            out.append(Generation(c["text"], c["latency_s"], c["new_tokens"]))
         return out
 
 

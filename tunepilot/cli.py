@@ -100,6 +100,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default=DEFAULT_MODEL)
     e.add_argument("--adapter", type=Path)
     e.add_argument("--gguf", type=Path, help="score an exported GGUF in llama.cpp (tunepilot export)")
+    e.add_argument("--endpoint", help="score an OpenAI-compatible server (e.g. tunepilot serve) over HTTP: "
+                                      "http://127.0.0.1:8000/v1")
     e.add_argument("--limit", type=int)
     e.add_argument("--compare-base", action="store_true")
     e.add_argument("--batch-size", type=int, help="generation batch (default 32)")
@@ -133,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument("--system", help="SYSTEM prompt of the Modelfile")
     x.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"], help="dtype of the merge (default auto)")
     x.add_argument("--no-lora-gguf", dest="lora_gguf", action="store_false", default=None)
+    x.add_argument("--no-verify-http", dest="verify_http", action="store_false", default=None,
+                   help="skip scoring the chosen GGUF through tunepilot serve (HTTP, openai client)")
     x.add_argument("--ollama", action="store_true", default=None, help="also `ollama create` the model (needs ollama)")
     x.add_argument("--ollama-name", help="name of the Ollama model (default tunepilot-<folder>)")
     x.add_argument("--json", action="store_true")
@@ -171,6 +175,15 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--port", type=int, default=8765)
     u.add_argument("--token", help="access token (default: a random one, printed in the URL)")
     u.add_argument("--json", action="store_true")
+    sv = sub.add_parser("serve", help="serve a run's exported GGUF (or a GGUF file) through an OpenAI-compatible "
+                                      "/v1/chat/completions with tools, schema-constrained as evaluated")
+    sv.add_argument("target", help="a run id (its export's chosen GGUF) or a .gguf file")
+    sv.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--ctx", type=int, default=4096, help="context length in tokens (default 4096)")
+    sv.add_argument("--threads", type=int, help="llama.cpp threads (default: every core)")
+    sv.add_argument("--runs-dir", type=Path)
+    sv.add_argument("--json", action="store_true")
     rp = sub.add_parser("report", help="write runs/<id>/report.html (self-contained) and runs/<id>/plots/*.png")
     rp.add_argument("run_id")
     rp.add_argument("--runs-dir", type=Path)
@@ -288,6 +301,12 @@ def _run(args, console) -> dict:
         from tunepilot.web.app import serve
 
         serve(args.runs_dir, args.host, args.port, args.token, announce=lambda url: print(url, flush=True))
+        return {}
+    if args.cmd == "serve":
+        from tunepilot.tools.serve import serve
+
+        serve(args.target, args.host, args.port, args.runs_dir, args.ctx, args.threads,
+              ready=lambda gguf, url: print(f"serving {gguf} at {url} (OpenAI-compatible; Ctrl-C stops)", flush=True))
         return {}
     if args.cmd == "report":
         from tunepilot.agent.journal import existing_run_dir
