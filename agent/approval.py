@@ -160,6 +160,16 @@ def _fill(tmp: Path, folder: Path, state: RunState) -> None:
     (tmp / "SHA256SUMS").write_text("\n".join(sums) + "\n")
 
 
+def exported_gguf(target: str, runs: Path | None = None) -> Path:
+    """`tunepilot serve`'s target: a .gguf file, or a run id whose journal records an export."""
+    if target.endswith(".gguf"):
+        return Path(target)
+    _, state = load_state(target, runs)  # the run id is checked (no path escapes runs/)
+    if state.exported is None:
+        raise TunepilotError(f"serve {target}: the run has no export yet (it exports before its deploy decision)")
+    return Path(state.exported.gguf)
+
+
 def model_card(folder: Path, state: RunState) -> str:
     d, rec, request = state.decision, state.decision_record, state.request
     m, b, x = d.metrics, state.base or {}, rec.export

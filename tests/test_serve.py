@@ -59,6 +59,17 @@ def test_bad_requests_name_the_field(messages, tools, choice, says):
     assert says in str(e.value)
 
 
+def test_serve_refuses_a_missing_gguf_and_a_run_without_export(tmp_path):
+    from tunepilot import TunepilotError
+    from tunepilot.agent.approval import exported_gguf
+    from tunepilot.tools.serve import serve
+
+    with pytest.raises(TunepilotError, match="no such file"):
+        serve(tmp_path / "gone.gguf")
+    with pytest.raises(TunepilotError):
+        exported_gguf("no-such-run", tmp_path / "runs")
+
+
 # --- the real server ----------------------------------------------------------------------------------
 needs_llama = pytest.mark.skipif(binding_version() != LLAMA_CPP_PYTHON,
                                  reason="llama-cpp-python not installed (scripts/bootstrap.sh installs it)")

@@ -39,8 +39,7 @@ class EvalSpec(BaseModel):
     model: str = DEFAULT_MODEL  # --model
     adapter: Path | None = None  # --adapter: LoRA adapter folder to evaluate on top of --model
     gguf: Path | None = None  # --gguf: evaluate this GGUF in llama.cpp instead (an exported model)
-    endpoint: str | None = None  # --endpoint: an OpenAI-compatible server (`tunepilot serve`) through the openai
-    # client: what a client gets over HTTP, latency included; the model behind it is the server's
+    endpoint: str | None = None  # --endpoint: an OpenAI-compatible server (tunepilot serve), over HTTP, as is
     limit: int | None = Field(None, ge=1, le=100_000)  # --limit: first N items
     compare_base: bool = False  # --compare-base: also score the base model, paired test
     split: str = "test"
@@ -65,7 +64,7 @@ class EvalSpec(BaseModel):
             raise ValueError("--compare-base needs --adapter (the tuned model)")
         if self.gguf is not None and (self.adapter is not None or self.compare_base):
             raise ValueError("--gguf evaluates an exported model as is: no --adapter or --compare-base")
-        if self.endpoint is not None and (self.gguf is not None or self.adapter is not None or self.compare_base):
+        if self.endpoint and (self.gguf or self.adapter or self.compare_base):
             raise ValueError("--endpoint evaluates the server's model as is: no --gguf, --adapter or --compare-base")
         return self
 
@@ -351,18 +350,16 @@ def evaluate(spec: EvalSpec, progress=None) -> EvalResult:
         from tunepilot.tools.data.io import load_split
 
         val = load_split(spec.data, "val")
-    if spec.endpoint is not None:
+    if spec.endpoint is not None:  # answers only (no val loss), as with --gguf
         from tunepilot.tools.endpoint import EndpointGenerator
 
-        gen = EndpointGenerator(spec.endpoint)
-        val = None  # answers only, as with --gguf
+        gen, val = EndpointGenerator(spec.endpoint), None
     elif spec.gguf is not None:
         from tunepilot.tools.llamacpp import LlamaCppGenerator
 
         if not Path(spec.gguf).is_file():
             raise TunepilotError(f"--gguf {spec.gguf}: no such file")
-        gen = LlamaCppGenerator(spec.gguf, constrained=spec.constrained)
-        val = None  # val loss needs the HF model; the exported one is scored on answers only
+        gen, val = LlamaCppGenerator(spec.gguf, constrained=spec.constrained), None  # val loss needs the HF model
     else:
         gen = Generator(spec.model, None, spec.trust_remote_code, constrained=spec.constrained, precision=spec.precision)
     reports = {}

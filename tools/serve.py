@@ -1,6 +1,6 @@
 """Tool: serve a deployed GGUF through an OpenAI-compatible `/v1/chat/completions` with tools.
 
-    tunepilot serve RUN_ID [--port 8000]         # the GGUF that run's export chose
+    tunepilot serve RUN_ID [--port 8000]         # the GGUF that run's export chose (the CLI reads the journal)
     tunepilot serve out/export/model-q8_0.gguf   # any GGUF with an embedded chat template
 
     with Server(gguf) as base_url:               # a real server process on 127.0.0.1 (export's check)
@@ -224,29 +224,12 @@ def build_app(gguf: Path, n_ctx: int = 4096, threads: int | None = None):
     return app
 
 
-def resolve_target(target: str, runs_dir: Path | None = None) -> Path:
-    """A GGUF file, or a run id whose journal records an export (the quant it chose)."""
-    p = Path(target)
-    if p.suffix == ".gguf":
-        if not p.is_file():
-            raise TunepilotError(f"serve {target}: no such file")
-        return p
-    from tunepilot.agent.approval import load_state
-
-    _, state = load_state(target, runs_dir)
-    if state.exported is None:
-        raise TunepilotError(f"serve {target}: the run has no export yet (its decision comes first)")
-    gguf = Path(state.exported.gguf)
-    if not gguf.is_file():
-        raise TunepilotError(f"serve {target}: its exported {gguf} is gone")
-    return gguf
-
-
-def serve(target: str, host: str = "127.0.0.1", port: int = 8000, runs_dir: Path | None = None,
-          n_ctx: int = 4096, threads: int | None = None, ready=None) -> None:
+def serve(gguf: Path, host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 4096, threads: int | None = None,
+          ready=None) -> None:
     import uvicorn
 
-    gguf = resolve_target(target, runs_dir)
+    if not Path(gguf).is_file():
+        raise TunepilotError(f"serve {gguf}: no such file")
     app = build_app(gguf, n_ctx, threads)
     if ready:
         ready(gguf, f"http://{host}:{port}/v1")

@@ -303,9 +303,10 @@ def _run(args, console) -> dict:
         serve(args.runs_dir, args.host, args.port, args.token, announce=lambda url: print(url, flush=True))
         return {}
     if args.cmd == "serve":
+        from tunepilot.agent.approval import exported_gguf
         from tunepilot.tools.serve import serve
 
-        serve(args.target, args.host, args.port, args.runs_dir, args.ctx, args.threads,
+        serve(exported_gguf(args.target, args.runs_dir), args.host, args.port, args.ctx, args.threads,
               ready=lambda gguf, url: print(f"serving {gguf} at {url} (OpenAI-compatible; Ctrl-C stops)", flush=True))
         return {}
     if args.cmd == "report":
