@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tunepilot.chat import assistant_turns  # noqa: E402
 from tunepilot.precision import cpu_info  # noqa: E402
 from tunepilot.tools.bfcl import load_suite  # noqa: E402
 from tunepilot.tools.data.io import load_split  # noqa: E402
@@ -30,13 +31,8 @@ CATEGORIES = ("simple_python", "multiple", "irrelevance", "live_irrelevance")
 
 
 def _prompt_part(record: dict) -> dict:
-    """The record up to its first assistant turn: what the model sees when it decides."""
-    msgs = []
-    for m in record["messages"]:
-        if m["role"] == "assistant":
-            break
-        msgs.append(m)
-    return {**record, "messages": msgs}
+    """The record up to its first assistant turn (all of a BFCL item): what the model sees when it decides."""
+    return {**record, "messages": record["messages"][:next(iter(assistant_turns(record)), len(record["messages"]))]}
 
 
 def p_open_call(g: Generator, records: list[dict]) -> list[float]:

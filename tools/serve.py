@@ -22,7 +22,6 @@ field. Sampling settings are ignored: replies are greedy, as evaluated.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -34,13 +33,11 @@ from fastapi import Request  # at module level: FastAPI resolves the route's (st
 
 from tunepilot import TunepilotError
 
-_PREFIX = "invalid request: "  # InvalidRequest: the server answers 400 with the rest as its message
 DEFAULT_MAX_TOKENS = 512
 
 
 class InvalidRequest(ValueError):
-    def __init__(self, message: str):
-        super().__init__(_PREFIX + message)
+    """A request the server answers with 400; the message names the field."""
 
 
 # --- an OpenAI request -> our record ---------------------------------------------------------------
@@ -153,19 +150,18 @@ def completion(reply: dict, model: str, parse: bool) -> dict:
             "usage": usage}
 
 
-def chat_handler(gen, model: str):
-    """A llama-cpp-python chat completion handler over `gen` (a LlamaCppGenerator)."""
-    def handle(llama=None, messages=(), tools=None, tool_choice=None, max_tokens=None, stream=False,
-               response_format=None, **_ignored):
-        if stream:
-            raise InvalidRequest("stream: streaming is not supported; send stream=false")
-        if response_format and response_format.get("type") not in (None, "text"):
-            raise InvalidRequest("response_format: only text (tool calls are schema-constrained already)")
-        record, required = to_record(list(messages), tools, tool_choice)
-        reply = gen.complete(record, max_tokens or DEFAULT_MAX_TOKENS, required=required)
-        return completion(reply, model, parse=bool(record["tools"]))
-
-    return handle
+def answer(gen, model: str, body: dict) -> dict:
+    """One chat completion request (its JSON body) answered by `gen` (a LlamaCppGenerator)."""
+    if body.get("stream"):
+        raise InvalidRequest("stream: streaming is not supported; send stream=false")
+    if (body.get("response_format") or {}).get("type") not in (None, "text"):
+        raise InvalidRequest("response_format: only text (tool calls are schema-constrained already)")
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise InvalidRequest("max_tokens: a positive integer")
+    record, required = to_record(body["messages"], body.get("tools"), body.get("tool_choice"))
+    reply = gen.complete(record, max_tokens or DEFAULT_MAX_TOKENS, required=required)
+    return completion(reply, model, parse=bool(record["tools"]))
 
 
 # --- the server -----------------------------------------------------------------------------------
@@ -188,7 +184,6 @@ def build_app(gguf: Path, n_ctx: int = 4096, threads: int | None = None):
 
     gguf = Path(gguf)
     gen = LlamaCppGenerator(gguf, n_ctx=n_ctx, threads=threads, constrained=True)
-    handle = chat_handler(gen, gguf.name)
     lock = threading.Lock()
     app = FastAPI(title="tunepilot serve", version="1")
 
@@ -206,20 +201,15 @@ def build_app(gguf: Path, n_ctx: int = 4096, threads: int | None = None):
             return _error(400, "messages: a non-empty list is required")
         if not all(isinstance(m, dict) for m in body["messages"]):
             return _error(400, "messages: every message must be an object")
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            return _error(400, "max_tokens: a positive integer")
 
         def run():
             with lock:
-                return handle(messages=body["messages"], tools=body.get("tools"), tool_choice=body.get("tool_choice"),
-                              max_tokens=max_tokens, stream=bool(body.get("stream")),
-                              response_format=body.get("response_format"))
+                return answer(gen, gguf.name, body)
 
         try:
             return await run_in_threadpool(run)
         except InvalidRequest as e:
-            return _error(400, str(e)[len(_PREFIX):])
+            return _error(400, str(e))
 
     return app
 
@@ -260,7 +250,7 @@ class Server:
         if self.threads:
             cmd += ["--threads", str(self.threads)]
         with open(self.log, "ab") as f:
-            self.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=dict(os.environ))
+            self.proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
