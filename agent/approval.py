@@ -215,9 +215,12 @@ def serving_lines(gguf: str, name: str, http: dict | None) -> list[str]:
         "   schema-constrained as they were evaluated). " + measured, "",
         "   ```", f"   tunepilot serve {gguf} --port 8000", "   curl -s http://127.0.0.1:8000/v1/chat/completions \\",
         f"     -H 'Content-Type: application/json' -d '{sample}'", "   ```", "",
-        "2. **Ollama** (chat; the Modelfile's TEMPLATE renders role and content only, so Ollama refuses `tools` for",
-        "   this model: use tunepilot serve for tool calls):", "",
-        "   ```", f"   ollama create tunepilot-{name.lower()} -f Modelfile", f"   ollama run tunepilot-{name.lower()}", "   ```", "",
-        "3. **llama.cpp's server** (chat with the GGUF's embedded template; no tool rendering there either):", "",
+        "2. **Ollama** (`/api/chat` with `tools`: the Modelfile's TEMPLATE renders `.Tools`, `.ToolCalls` and tool",
+        "   results as training does (checked byte for byte at export), and Ollama parses `<tool_call>` replies into `message.tool_calls`; send",
+        "   `tool_name` on tool messages. Ollama has no schema constraint, so expect the unconstrained success):", "",
+        "   ```", f"   ollama create tunepilot-{name.lower()} -f Modelfile",
+        "   curl -s http://127.0.0.1:11434/api/chat -d '" + sample.replace(f'"model": "{gguf}"', f'"model": "tunepilot-{name.lower()}"')
+        .replace('"tools"', '"stream": false, "tools"') + "'", "   ```", "",
+        "3. **llama.cpp's server** (chat only: the GGUF's embedded template is the base model's, without tools):", "",
         "   ```", f"   llama-server -m {gguf} --port 8080", "   ```", "",
     ]

@@ -20,7 +20,7 @@ def test_render_puts_tools_in_system_and_calls_in_tags():
     msgs = render_messages(RECORD)
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant"]
     assert '{"name":"read_file"' in msgs[0]["content"] and "<tool_call>" in msgs[0]["content"]
-    assert msgs[2]["content"] == '<tool_call>{"name": "read_file", "arguments": {"path": "a.py"}}</tool_call>'
+    assert msgs[2]["content"] == '<tool_call>{"name": "read_file", "arguments": {"path":"a.py"}}</tool_call>'
     assert msgs[3]["content"] == '<tool_response>{"name":"read_file","content":"1: x = 1"}</tool_response>'
 
 

@@ -29,30 +29,34 @@ def hf(tiny_model):
     return tok, model, hf_lltokenizer(tok, model.config.vocab_size, [tok.eos_token_id])
 
 
-def accepts(lltok, tok, text: str) -> bool:
-    m = LLMatcher(lltok, tool_call_grammar(TOOLS), log_level=0)
+def accepts(lltok, tok, text: str, native: bool = False) -> bool:
+    m = LLMatcher(lltok, tool_call_grammar(TOOLS, native=native), log_level=0)
     return m.consume_tokens(tok.encode(text)) and not m.is_error()
 
 
 def test_grammar_allows_text_and_valid_calls_only(hf):
     tok, _, lltok = hf
     call = '<tool_call>{{"name": "{}", "arguments": {}}}</tool_call>'.format
-    good = ["Port 443.", "Calling. " + call("configure", '{"mode": "fast", "strict": true}') + " done",
-            call("configure", '{"mode": "slow", "retries": 3, "strict": false}') + call("toggle", '{"on": true}'),
-            '<tool_call>\n{"name": "toggle", "arguments": {"on": false}}\n</tool_call>']  # native templates' newlines
-    bad = {"unknown tool": call("delete_all", '{"on": true}'),
-           "missing required": call("configure", '{"mode": "fast"}'),
-           "undeclared argument": call("configure", '{"mode": "fast", "strict": true, "force": 1}'),
-           "closed by default": call("toggle", '{"on": true, "x": 1}'),
-           "enum": call("configure", '{"mode": "medium", "strict": true}'),
-           "type": call("configure", '{"mode": "fast", "retries": "3", "strict": true}'),
-           "boolean as string": call("toggle", '{"on": "true"}'),
-           "undeclared order": call("configure", '{"strict": true, "mode": "fast"}'),
-           "not JSON": call("toggle", '{"on": tru}')}
+    good = ["Port 443.", "Calling. " + call("configure", '{"mode":"fast","strict":true}') + " done",
+            call("configure", '{"mode":"slow","retries":3,"strict":false}') + call("toggle", '{"on":true}'),
+            '<tool_call>\n{"name": "toggle", "arguments": {"on":false}}\n</tool_call>']  # native templates' newlines
+    bad = {"unknown tool": call("delete_all", '{"on":true}'),
+           "missing required": call("configure", '{"mode":"fast"}'),
+           "undeclared argument": call("configure", '{"mode":"fast","strict":true,"force":1}'),
+           "closed by default": call("toggle", '{"on":true,"x":1}'),
+           "enum": call("configure", '{"mode":"medium","strict":true}'),
+           "type": call("configure", '{"mode":"fast","retries":"3","strict":true}'),
+           "boolean as string": call("toggle", '{"on":"true"}'),
+           "undeclared order": call("configure", '{"strict":true,"mode":"fast"}'),
+           "spaced as json.dumps, not as trained": call("configure", '{"mode": "fast", "strict": true}'),
+           "not JSON": call("toggle", '{"on":tru}')}
     for text in good:
         assert accepts(lltok, tok, text), text
     for why, text in bad.items():
         assert not accepts(lltok, tok, text), why
+    # a model whose own template renders tools writes arguments as Jinja's tojson spaces them
+    assert accepts(lltok, tok, call("configure", '{"mode": "fast", "strict": true}'), native=True)
+    assert not accepts(lltok, tok, call("configure", '{"mode":"fast","strict":true}'), native=True)
     assert tool_call_grammar([]) is None
 
 
@@ -61,7 +65,7 @@ def test_render_writes_arguments_in_schema_order():
            "tool_calls": [{"id": "c", "type": "function", "function": {
                "name": "configure", "arguments": json.dumps({"strict": True, "zzz": 1, "mode": "fast"})}}]}]}
     assert render_messages(rec)[-1]["content"] == \
-        '<tool_call>{"name": "configure", "arguments": {"mode": "fast", "strict": true, "zzz": 1}}</tool_call>'
+        '<tool_call>{"name": "configure", "arguments": {"mode":"fast","strict":true,"zzz":1}}</tool_call>'
     native = render_messages(rec, native=True)[-1]["tool_calls"][0]["function"]["arguments"]
     assert list(json.loads(native)) == ["mode", "strict", "zzz"]
     assert list(schema_order({"b": 1, "a": 2}, None)) == ["b", "a"]  # no schema: order kept

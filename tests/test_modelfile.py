@@ -3,6 +3,8 @@ round trip on the golden conversations (SmolLM2's real tokenizer and GGUF), and 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import _smollm2_dir
@@ -62,7 +64,8 @@ def test_smollm2_wrappers_and_template(smollm2):
     assert w.default_system == ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, "
                                 "trained by Hugging Face<|im_end|>\n")
     t = modelfile_template(w)
-    assert '{{ else if eq .Role "user" }}<|im_start|>user\n{{ .Content }}<|im_end|>\n' in t
+    assert '{{- if eq .Role "user" }}<|im_start|>user\n{{ .Content }}<|im_end|>\n' in t
+    assert "{{ if .ToolCalls }}{{ range .ToolCalls }}<tool_call>" in t  # where Ollama's parser finds the call tag
     assert t.endswith('{{- if ne $last "assistant" }}<|im_start|>assistant\n{{ end }}')
 
 
@@ -78,7 +81,36 @@ def test_golden_round_trip_smollm2(smollm2):
     assert by_name["ends-on-user"].modelfile.endswith("<|im_start|>user\nAnd the ones in tests/test_app.py?"
                                                       "<|im_end|>\n<|im_start|>assistant\n")
     assert "<tool_call>" in by_name["two-calls"].training and "« {{ name }} »" in by_name["unicode-braces"].gguf
-    assert all(c.training.endswith("<|im_end|>\n") for n, c in by_name.items() if n != "ends-on-user")
+    assert all(c.training.endswith("<|im_end|>\n") for n, c in by_name.items() if n not in ("ends-on-user", "whole-numbers"))
+    # tools, parallel calls and their results, as Ollama writes them into the prompt (Go's json of its structs)
+    par = by_name["parallel-calls"].modelfile
+    assert par.startswith("<|im_start|>system\nYou are a coding agent with these tools:\n<tools>\n"
+                          '{"name":"run_tests","description":"Run the test suite, or one file of it.",'
+                          '"parameters":{"type":"object","required":["path"],"properties":{"path":{"type":"string",')
+    assert '"timeout_s":{"type":"number","description":"Give up after this many seconds."}' in par  # default, minimum dropped
+    assert "additionalProperties" not in par and "Check style \\u0026 types of a file (flake8 \\u003crules\\u003e)." in par
+    assert "</tools>\nTo call a tool" in par and "\n\nWork in the repository at /src.<|im_end|>" in par
+    assert ('<tool_call>{"name": "run_tests", "arguments": {"path":"tests/test_io.py","timeout_s":2.5,"markers":["fast"]}}'
+            '</tool_call><tool_call>{"name": "lint", "arguments": {"path":"io.py","level":"warning"}}</tool_call>') in par
+    assert par.count("<|im_start|>user\n<tool_response>") == 2
+    assert '{"name":"lint","content":"io.py:7: W605 invalid escape \'\\\\d\' in \\"\\u003cre\\u003e\\" \\u0026\\u0026 co."}' in par
+    whole = by_name["whole-numbers"].modelfile
+    assert '"arguments": {"width":640,"height":480,"scale":1}' in whole and '"scale":{"type":"number"' in whole
+    assert "Resizing.<tool_call>" in whole and whole.endswith("Thanks<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_round_trip_reports_what_ollama_renders_differently(smollm2):
+    """The known differences, stated rather than hidden: Ollama escapes <, >, & in a past call's
+    arguments (training writes them raw, as the constrained decoder can), and keeps a client's
+    argument order (training writes schema order)."""
+    _, render, gguf_template = smollm2
+    rec = next(r for r in load_golden() if r["id"] == "parallel-calls")
+    call = rec["messages"][2]["tool_calls"][1]["function"]
+    tmpl = modelfile_template(role_wrappers(render))
+    for args, seen in (({"path": "a<b.py"}, "a\\u003cb.py"), ({"level": "error", "path": "io.py"}, '{"level":"error"')):
+        call["arguments"] = json.dumps(args)
+        case = roundtrip_check(render, gguf_template, tmpl, [rec]).cases[0]
+        assert not case.equal and case.first_difference.renderer == "modelfile" and seen in case.modelfile
 
 
 def test_broken_modelfile_template_is_caught_where_it_differs(smollm2):
@@ -151,7 +183,7 @@ def test_go_messages_are_collated_as_ollama_does():
 
 @pytest.mark.parametrize("template", [
     "{{ .Content | upper }}", '{{ printf "%s" .Messages }}', "{{ with .Messages }}x{{ end }}",
-    '{{ template "x" }}', "{{/* note */}}", "{{ range $i, $m := .Messages }}{{ end }}", "{{ .Tools }}",
+    '{{ template "x" }}', "{{/* note */}}", "{{ range .Messages }}{{ break }}{{ end }}", "{{ .Tools }}",
     "{{ len .Messages }}", "{{ if .Messages }}x", "{{ end }}", "{{ .Messages", '{{ eq .Messages "x" }}', "{{ index .Messages 3 }}",
 ])
 def test_go_outside_the_subset_raises(template):

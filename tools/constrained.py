@@ -19,27 +19,31 @@ import logging
 
 log = logging.getLogger(__name__)
 
-_JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": ", "lenient": True}
+# Arguments as they are trained: compact (tunepilot.chat.call_text, Ollama's Go JSON); a model whose own
+# chat template renders tools (native) writes them as Jinja's tojson does.
+_JSON_STYLE = {"whitespace_flexible": False, "item_separator": ",", "key_separator": ":", "lenient": True}
+_NATIVE_STYLE = {**_JSON_STYLE, "item_separator": ", ", "key_separator": ": "}
 
 
 def _lark_str(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
 
 
-def _schema(params: dict | None) -> dict:
+def _schema(params: dict | None, native: bool = False) -> dict:
     """The tool's parameters as the decoder's schema: an object, closed unless it says otherwise
-    (a tool accepts what it declares), written in `json.dumps` style like the training data."""
+    (a tool accepts what it declares), written compact like the training data (tunepilot.chat.call_text)."""
     schema = dict(params or {"type": "object", "properties": {}})
     schema.setdefault("type", "object")
     schema.setdefault("additionalProperties", False)
-    schema["x-guidance"] = _JSON_STYLE
+    schema["x-guidance"] = _NATIVE_STYLE if native else _JSON_STYLE
     return schema
 
 
-def tool_call_grammar(tools: list[dict], required: bool = False) -> str | None:
+def tool_call_grammar(tools: list[dict], required: bool = False, native: bool = False) -> str | None:
     """A lazy Lark grammar (llguidance dialect) for replies offering `tools` (OpenAI format);
     None when no tools are offered. `required` (OpenAI's tool_choice "required", or a named
-    function when `tools` is that one): the reply opens with a call at its first token."""
+    function when `tools` is that one): the reply opens with a call at its first token. `native`: the
+    model's own chat template renders tools, so arguments are spaced as its tojson writes them."""
     fns = [t.get("function", t) for t in tools or []]
     if not fns:
         return None
@@ -57,7 +61,7 @@ def tool_call_grammar(tools: list[dict], required: bool = False) -> str | None:
         lines.append(f'first: "<tool_call>" {body}')
     for alt, fn in zip(alts, fns):
         head = json.dumps(fn["name"], ensure_ascii=False) + ', "arguments": '
-        lines.append(f"{alt}: {_lark_str(head)} %json {json.dumps(_schema(fn.get('parameters')), ensure_ascii=False)}")
+        lines.append(f"{alt}: {_lark_str(head)} %json {json.dumps(_schema(fn.get('parameters'), native), ensure_ascii=False)}")
     return "\n".join(lines) + "\n"
 
 
@@ -100,12 +104,12 @@ class Constraint:
     grammar fails to compile (with a warning in the log). A row's matcher stops at its EOS, so the
     padding after it is never checked."""
 
-    def __init__(self, lltok, tool_lists: list[list[dict]], required: bool = False):
+    def __init__(self, lltok, tool_lists: list[list[dict]], required: bool = False, native: bool = False):
         from llguidance import LLMatcher
 
         self.matchers: list = []
         for tools in tool_lists:
-            grammar = tool_call_grammar(tools, required)
+            grammar = tool_call_grammar(tools, required, native)
             m = None if grammar is None else LLMatcher(lltok, grammar, log_level=0)
             if m is not None and m.is_error():  # a grammar that does not compile leaves the matcher in error
                 log.warning("tool-call grammar not used (%s)", m.get_error().splitlines()[0][:200])

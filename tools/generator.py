@@ -51,7 +51,7 @@ class Generator:
 
         if self._lltok is None:
             self._lltok = hf_lltokenizer(self.tok, self.model.get_output_embeddings().weight.shape[0], self.stop)
-        return Constraint(self._lltok, [r.get("tools") or [] for r in records])
+        return Constraint(self._lltok, [r.get("tools") or [] for r in records], native=self.native)
 
     def attach(self, adapter: Path) -> None:
         from peft import PeftModel

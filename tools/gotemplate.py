@@ -1,7 +1,9 @@
 """The Go text/template subset that Ollama Modelfile TEMPLATEs use, evaluated in Python: exactly what
-tools/modelfile.py emits (range over .Messages, if/else, eq/ne/not/or/index, variables, trim
-markers), so the template round trip is checked without an ollama binary. Anything outside the
-subset is refused with a clear error, never rendered approximately.
+tools/modelfile.py emits (range over .Messages / .Tools / .ToolCalls with optional `$i, $x :=`,
+if/else, eq/ne/not/or/index, Ollama's `json`, variables, trim markers) over the values Ollama's
+template.Execute passes (.System, collated .Messages, .Tools), so the template round trip is
+checked without an ollama binary. Anything outside the subset is refused with a clear error, never
+rendered approximately.
 """
 
 from __future__ import annotations
@@ -10,13 +12,24 @@ import json
 import re
 from typing import Callable
 
+from tunepilot.gojson import go_json, ollama_function, ordered_arguments
+
 _WS = " \t\r\n"  # what Go's trim markers remove
 
 
 _TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\\n]|\\.)*")|(?P<num>-?\d+)|(?P<op>:=|=|\()|\)(?P<close>(?:\.\w+)*)'
                     r'|(?P<var>\$\w*)(?P<vf>(?:\.\w+)*)|(?P<field>(?:\.\w+)+|\.)|(?P<ident>[A-Za-z_]\w*))')
 _ACTION = re.compile(r'(?:"(?:[^"\\\n]|\\.)*"|[^"}]|}(?!}))*')  # an action's body, up to its }} (strings skipped)
-_FUNCS = {"eq": (2, 9), "ne": (2, 2), "not": (1, 1), "or": (1, 9), "index": (1, 9)}  # name: (min, max) arguments
+_FUNCS = {"eq": (2, 9), "ne": (2, 2), "not": (1, 1), "or": (1, 9), "index": (1, 9), "json": (1, 1)}  # (min, max) args
+_RANGE_VARS = re.compile(r"(\$\w*)\s*(?:,\s*(\$\w*)\s*)?:=\s*(.*)", re.S)
+
+
+class GoValue(dict):
+    """A Go struct as a template sees it: fields by Go name; Ollama's `json` marshals `wire`, its JSON form."""
+
+    def __init__(self, fields: dict, wire):
+        super().__init__(fields)
+        self.wire = wire
 
 
 def _unsupported(src: str, why: str = "") -> ValueError:
@@ -50,6 +63,8 @@ def _call(name: str, args: list[Callable]):
                 return v
         return v
     vals = [a() for a in args]
+    if name == "json":
+        return go_json(vals[0].wire if isinstance(vals[0], GoValue) else vals[0])
     if name in ("eq", "ne"):
         if any(type(v) is not type(vals[0]) for v in vals):
             raise ValueError(f"incompatible types for comparison in {name}")
@@ -162,7 +177,10 @@ def _parse(it, nested: bool) -> tuple[list, str | None]:
             body, term = _parse(it, True)
             if term != "end":
                 raise _unsupported(term, "in range")
-            nodes.append(("range", _compile(v[5:].strip())[1], body))
+            pipe, names = v[5:].strip(), []
+            if m := _RANGE_VARS.fullmatch(pipe):  # range $x := p  /  range $i, $x := p
+                names, pipe = [n for n in m.group(1, 2) if n], m.group(3)
+            nodes.append(("range", _compile(pipe)[1], body, names))
         elif word in ("end", "else", "with", "define", "template", "block", "break", "continue") or v[:2] == "/*":
             raise _unsupported(v)
         else:
@@ -189,21 +207,45 @@ def _exec(nodes: list, dot, scope: list[dict], out: list[str]) -> None:
         else:
             if not isinstance(items := n[1](dot, scope), list):
                 raise ValueError("range over a non-list")
-            for item in items:  # dot = the item; a fresh scope each iteration
-                scope.append({})
+            for i, item in enumerate(items):  # dot = the item; a fresh scope each iteration
+                names = n[3]
+                scope.append(dict(zip(names, [i, item] if len(names) == 2 else [item])))
                 _exec(n[2], item, scope, out)
                 scope.pop()
 
 
-def render_go_template(template: str, messages: list[dict]) -> str:
-    """Render a TEMPLATE as Ollama would for .Messages; ValueError on any action outside the subset."""
+def _tool_call(c: dict) -> GoValue:
+    fn = c.get("function", c)
+    args = fn.get("arguments") or {}
+    args = ordered_arguments(json.loads(args) if isinstance(args, str) else args)  # the order it arrived in
+    return GoValue({"Function": GoValue({"Name": fn["name"], "Arguments": GoValue({}, args)},
+                                        {"index": 0, "name": fn["name"], "arguments": args})}, None)
+
+
+def ollama_values(messages: list[dict], tools: list[dict] | None = None) -> dict:
+    """What Ollama's template.Execute gives a TEMPLATE for an /api/chat (or /v1) request in OpenAI
+    format: .System (every system message, joined by a blank line), .Messages collated (consecutive
+    messages of one role, except tool, merged), each with .Role, .Content, .ToolCalls, .ToolName, and
+    .Tools (.Type, .Function as api.ToolFunction)."""
     merged: list[dict] = []
-    for m in messages:  # as Ollama's template.collate: consecutive messages of one role (not tool) become one
+    for m in messages:
         if merged and merged[-1]["Role"] == m["role"] != "tool":
-            merged[-1]["Content"] += "\n\n" + m["content"]
-        else:
-            merged.append({"Role": m["role"], "Content": m["content"]})
-    root = {"Messages": merged}
+            merged[-1]["Content"] += "\n\n" + (m.get("content") or "")
+            continue
+        merged.append({"Role": m["role"], "Content": m.get("content") or "",
+                       "ToolCalls": [_tool_call(c) for c in m.get("tool_calls") or []],
+                       "ToolName": m.get("tool_name") or m.get("name") or ""})
+    system = "\n\n".join(m.get("content") or "" for m in messages if m["role"] == "system")
+    tool_values = [GoValue({"Type": t.get("type", "function"),
+                            "Function": GoValue({"Name": t["function"].get("name", "")}, ollama_function(t["function"]))},
+                           None) for t in tools or []]
+    return {"System": system, "Messages": merged, "Tools": tool_values}
+
+
+def render_go_template(template: str, messages: list[dict], tools: list[dict] | None = None) -> str:
+    """Render a TEMPLATE as Ollama would for these messages and tools; ValueError on any action
+    outside the subset."""
+    root = ollama_values(messages, tools)
     out: list[str] = []
     _exec(_parse(iter(_lex(template)), False)[0], root, [{"$": root}], out)
     return "".join(out)

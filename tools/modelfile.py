@@ -20,6 +20,7 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel
 
+from tunepilot.chat import tools_prompt_parts
 from tunepilot.tools.gotemplate import render_go_template  # noqa: F401 (part of this module's interface)
 
 Render = Callable[[list[dict], bool], str]
@@ -111,19 +112,28 @@ def _go_text(text: str) -> str:
 
 
 def modelfile_template(w: Wrappers) -> str:
-    """An Ollama TEMPLATE (Go text/template over .Messages) that renders exactly like the wrappers."""
-    t = ""
-    if w.default_system:
-        t += ('{{- if or (not .Messages) (ne (index .Messages 0).Role "system") }}'
-              + _go_text(w.default_system) + "{{ end }}\n")
-    def turn(role: str) -> str:
-        return _go_text(getattr(w, f"{role}_prefix")) + "{{ .Content }}" + _go_text(getattr(w, f"{role}_suffix"))
-
+    """An Ollama TEMPLATE (Go text/template over .System, .Messages and .Tools) that renders exactly
+    like training: the tool list of prompts/tool_calling.md in the system turn, calls as
+    `<tool_call>` text after the assistant's content, tool results as user turns (tunepilot.chat).
+    `{{ if .ToolCalls }}` around the calls is what Ollama's parser looks in for the call tag."""
+    before, after = tools_prompt_parts()
+    tool_list = (_go_text(before) + "{{ range $i, $t := .Tools }}{{ if $i }}\n{{ end }}{{ json .Function }}{{ end }}"
+                 + _go_text(after) + "{{ if .System }}\n\n{{ end }}")
+    t = ("{{- if or .System .Tools }}" + _go_text(w.system_prefix) + "{{ if .Tools }}" + tool_list + "{{ end }}"
+         + "{{ .System }}" + _go_text(w.system_suffix)
+         + ("{{ else }}" + _go_text(w.default_system) if w.default_system else "") + "{{ end }}\n")
+    call = (_go_text('<tool_call>{"name": ') + "{{ json .Function.Name }}" + _go_text(', "arguments": ')
+            + "{{ json .Function.Arguments }}" + _go_text("}</tool_call>"))
+    result = (_go_text('<tool_response>{"name":') + "{{ json .ToolName }}" + _go_text(',"content":')
+              + "{{ json .Content }}" + _go_text("}</tool_response>"))
+    user, assistant = (lambda body: _go_text(w.user_prefix) + body + _go_text(w.user_suffix),
+                       lambda body: _go_text(w.assistant_prefix) + body + _go_text(w.assistant_suffix))
     t += ('{{- $last := "" }}\n'
           '{{- range .Messages }}{{ $last = .Role }}\n'
-          '{{- if eq .Role "system" }}' + turn("system")
-          + '{{ else if eq .Role "user" }}' + turn("user")
-          + '{{ else if eq .Role "assistant" }}' + turn("assistant") + "{{ end }}\n"
+          '{{- if eq .Role "user" }}' + user("{{ .Content }}")
+          + '{{ else if eq .Role "assistant" }}'
+          + assistant("{{ .Content }}{{ if .ToolCalls }}{{ range .ToolCalls }}" + call + "{{ end }}{{ end }}")
+          + '{{ else if eq .Role "tool" }}' + user(result) + "{{ end }}\n"
           "{{- end }}")
     if w.generation_prompt:
         t += '\n{{- if ne $last "assistant" }}' + _go_text(w.generation_prompt) + "{{ end }}"
@@ -207,7 +217,8 @@ def roundtrip_check(training_render: Render, gguf_template: str | None, modelfil
         except TemplateError as e:
             errors.append(f"gguf template: {e}")
         try:
-            case.modelfile = render_go_template(modelfile_tmpl, msgs)
+            case.modelfile = (render_go_template(modelfile_tmpl, conv["messages"], conv.get("tools"))
+                              if isinstance(conv, dict) else render_go_template(modelfile_tmpl, msgs))
         except ValueError as e:
             errors.append(f"modelfile template: {e}")
         case.error = "; ".join(errors) or None

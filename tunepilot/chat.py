@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tunepilot.gojson import go_json, ollama_function, ordered_arguments
 from tunepilot.paths import prompts_dir
 
 
@@ -42,13 +43,29 @@ def native_tool_support(chat_template: str | None) -> bool:
     return bool(chat_template) and "tools" in chat_template and "tool_calls" in chat_template
 
 
+def tools_prompt_parts() -> tuple[str, str]:
+    """prompts/tool_calling.md around its tool list: (text before, text after)."""
+    marker = "\x00tools\x00"
+    before, after = (prompts_dir() / "tool_calling.md").read_text().strip().format(tools=marker).split(marker)
+    return before, after
+
+
 def tools_system_prompt(tools: list[dict]) -> str:
-    lines = "\n".join(compact(t["function"]) for t in tools)
-    return (prompts_dir() / "tool_calling.md").read_text().strip().format(tools=lines)
+    """The tool list, one function a line, as Ollama's `{{ json .Function }}` writes it (tunepilot.gojson)."""
+    before, after = tools_prompt_parts()
+    return before + "\n".join(go_json(ollama_function(t["function"])) for t in tools) + after
 
 
 def call_text(name: str, arguments: dict) -> str:
-    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False) + "</tool_call>"
+    """A call as the Modelfile writes `.ToolCalls` (arguments compact, in the order given), except that
+    `<`, `>`, `&` stay raw: the schema-constrained decoder cannot write JSON's \\u escapes, and the
+    model must be able to write what it was trained on (Ollama re-renders such a past call escaped)."""
+    args = go_json(ordered_arguments(arguments), html=False)
+    return f'<tool_call>{{"name": {go_json(name)}, "arguments": {args}}}</tool_call>'
+
+
+def tool_response_text(name: str | None, content: str) -> str:
+    return f"<tool_response>{go_json({'name': name or '', 'content': content})}</tool_response>"
 
 
 def schema_order(arguments: dict, tool: dict | None) -> dict:
@@ -93,8 +110,7 @@ def render_messages(record: dict, native: bool = False) -> list[dict]:
                 parts.append(call_text(c["function"]["name"], _call_arguments(c["function"], by_name)))
             out.append({"role": "assistant", "content": "".join(p for p in parts if p)})
         elif role == "tool":
-            body = compact({"name": m.get("name"), "content": m["content"]})
-            out.append({"role": "user", "content": f"<tool_response>{body}</tool_response>"})
+            out.append({"role": "user", "content": tool_response_text(m.get("name"), m["content"])})
         else:
             out.append({"role": role, "content": m["content"]})
     if system is not None:
