@@ -149,6 +149,18 @@ class EvaluationPlan(_Strict):
     criteria: Criteria
 
 
+class DistributionPlan(_Strict):
+    """How the iteration spreads over devices (agent/engines.py), on the request's hardware."""
+
+    engine: Literal["single", "ddp", "zero2", "fsdp", "zero3_offload"]
+    world_size: int
+    per_device_gb: float  # estimated peak per GPU (host RAM on a CPU)
+    host_gb: float  # host RAM for offloaded states, per machine
+    fits: bool
+    why: str
+    changes: list[str] = []  # config changes made so it fits (gradient checkpointing, a smaller micro-batch)
+
+
 class Plan(_Strict):
     """Seed 002's output: what one iteration will run, reproducibly."""
 
@@ -158,6 +170,7 @@ class Plan(_Strict):
     config_files: dict[str, dict]  # train.json, lora.json, accelerate.json
     evaluation_plan: EvaluationPlan
     estimated_resources: Resources
+    distribution: DistributionPlan | None = None  # None: a CPU run in one process
 
 
 Criterion = Literal["success", "latency", "memory", "regression", "template"]

@@ -143,13 +143,26 @@ class Toolbox:
         start = self.memory.starting_point(self.request.base_model, self.hardware, config.precision) \
             if self.memory else None
         probe = self.memory.cpu_probe() if self.memory and not cuda else None  # measured once per kind of CPU
-        res = estimate(self.model_path, config, n_train_tokens=n_tokens,
-                       device="cuda" if cuda else "cpu", gpus=self.hardware.get("gpus", 0),
-                       tokens_per_s=(start or {}).get("tokens_per_s"), precision=precision.dtype, cpu_probe=probe,
-                       basis=f"memory store: {start['why']}" if start and start.get("tokens_per_s") else None)
+        kw = dict(tokens_per_s=(start or {}).get("tokens_per_s"), cpu_probe=probe,
+                  basis=f"memory store: {start['why']}" if start and start.get("tokens_per_s") else None)
+        hw = self.request.hardware
+        gpus = hw.gpus or (self.hardware.get("gpus", 0) if cuda else 0)
+        dist = None
+        if gpus:  # the engine for the requested GPUs; the config may change so it fits (said in the plan)
+            from tunepilot.agent.engines import plan_distribution, write_engine_files
+
+            dist = plan_distribution(self.model_path, config, gpus=gpus, precision=precision.dtype, n_train_tokens=n_tokens,
+                                     vram_gb=float(hw.vram_per_gpu[:-2]) if hw.vram_per_gpu else None, **kw)
+            config, res = TrainingConfig(**dist.config), dist.resources
+            spec = write_engine_files(self._train_spec(it, config), dist, self.folder / "artifacts" / f"iter-{it}")
+        else:
+            res = estimate(self.model_path, config, n_train_tokens=n_tokens, device="cuda" if cuda else "cpu",
+                           gpus=self.hardware.get("gpus", 0), precision=precision.dtype, **kw)
+        self._planned = (config, spec)
         ev = self.request.evaluation
         plan = Plan(iteration=it, planner=self.actor.split(":", 1)[-1], training_script=train_script(self, spec, it),
-                    config_files=config_files(spec),
+                    config_files=config_files(spec) | (dist.files if dist else {}),
+                    distribution=dist.summary() if dist else None,
                     evaluation_plan=EvaluationPlan(limit=ev.limit, compare_base=self.base is None and ev.compare_base,
                                                    suites=ev.suites, suite_limit=ev.suite_limit,
                                                    metrics=["success_rate", "latency_s.avg", "latency_s.p95",
@@ -183,12 +196,12 @@ class Toolbox:
             self._refuse("train", f"iteration budget spent ({self.request.budget.max_iterations})")
         config = TrainingConfig.model_validate(self.config.model_dump() | args.model_dump(exclude_none=True))
         plan = self.plan(config)
+        config, spec = self._planned  # as planned: the engine may have changed it to fit the GPUs
         est = plan.estimated_resources
         after = self._expected_eval_s()  # a training whose evaluation cannot finish in the budget is refused too
         self._check_budget("train", est.training_time_s + after,
                            f"estimated training time {est.training_time}" + (f" + evaluation {after / 60:.1f} min" if after else ""))
         it = self.iteration + 1
-        spec = self._train_spec(it, config)
         self.journal.log(self.actor, "tool_start", tool="train", input={"iteration": it, "config": config.model_dump()})
         meta = Path(self.data.path) / "metadata.json"
         p95 = (json.loads(meta.read_text()).get("tokens") or {}).get("p95") if meta.exists() else None

@@ -17,9 +17,11 @@ from tunepilot import precision as P
 def cpu_kind(monkeypatch):
     """Make this process see a CPU of the given kind (ISA, native bf16), as torch reports it."""
 
-    def set_kind(capability: str, native_bf16: bool):
+    def set_kind(capability: str, native_bf16: bool, mkldnn: bool | None = None):
+        flags = {"avx2", "avx512f"} | ({"avx512_bf16"} if native_bf16 else set())
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
-        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16)
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16 if mkldnn is None else mkldnn)
+        monkeypatch.setattr(P, "_read_cpuinfo", lambda: ("Test CPU", flags))
         monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
         P.cpu_info.cache_clear()
 
@@ -34,6 +36,14 @@ def test_cpu_without_native_bf16_gets_fp32_and_says_why(cpu_kind):
     assert p.torch_dtype is torch.float32
     assert p.reason.startswith("fp32: this CPU has no native bf16 (AVX2)")
     assert P.cpu_info().key.split("|")[1:3] == ["AVX2", "nobf16"]
+
+
+def test_avx512_without_bf16_instructions_gets_fp32(cpu_kind):
+    """Reported defect: on a Xeon with avx512f but no avx512_bf16, oneDNN answers "bf16 supported"
+    (it emulates), so training and evaluation ran in bf16 at a tenth of fp32's speed."""
+    cpu_kind("AVX512", False, mkldnn=True)
+    p = P.choose_precision("auto")
+    assert p.dtype == "fp32" and "no native bf16 (AVX512)" in p.reason
 
 
 def test_cpu_with_native_bf16_keeps_bf16_and_autocast(cpu_kind):

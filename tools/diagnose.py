@@ -6,7 +6,8 @@
     fix = next_fix(d, spec.config, tried={"halve_batch": 1}, capabilities={"cuda"})  # a tunepilot.rules.Step
 
 Faults: gpu_oom, cpu_oom (allocator error, or SIGKILL from the OOM killer / a memory cap), nan
-(non-finite loss or grad norm; the train tool stops at the first one), no_progress (loss flat),
+(non-finite loss or grad norm; the train tool stops at the first one), rank_lost (one process of a
+data-parallel group killed; the launcher stopped the rest), no_progress (loss flat),
 overfitting (val loss up 2+ evals while train loss falls), forgetting (general probe fell after
 training), data_error. Patterns and ladders are data: tools/faults.yaml.
 """
@@ -27,8 +28,8 @@ from tunepilot.rules import Step, next_step
 from tunepilot.redact import clip
 
 FAULTS = Path(__file__).with_name("faults.yaml")
-Fault = Literal["gpu_oom", "cpu_oom", "nan", "diverged", "no_progress", "overfitting", "forgetting", "data_error", "unknown",
-                "healthy"]
+Fault = Literal["gpu_oom", "cpu_oom", "nan", "diverged", "rank_lost", "no_progress", "overfitting", "forgetting", "data_error",
+                "unknown", "healthy"]
 
 
 class Failure(BaseModel):
@@ -95,6 +96,7 @@ def train_with_recovery(spec, progress=None, log=None, max_fixes: int = 6, p95_t
     again (at most `max_fixes` times). `log(kind, **fields)` hears every diagnosis and fix.
     Returns (TrainResult, spec that worked, fixes applied). Raises TrainFailed with the diagnosis
     when the ladder runs out, so a NaN never ends as a saved model."""
+    import importlib.util
     import shutil
 
     import torch
@@ -113,6 +115,8 @@ def train_with_recovery(spec, progress=None, log=None, max_fixes: int = 6, p95_t
             log("diagnosis", tool="diagnose", output={"fault": d.fault, "evidence": d.evidence},
                 rationale=f"{d.fault}: {d.evidence}")
             caps = {"cuda"} if torch.cuda.is_available() else set()
+            if caps and importlib.util.find_spec("deepspeed") is not None:
+                caps.add("deepspeed")  # the last memory rung (ZeRO-3 offload) runs only here
             if any((out / "checkpoints").glob("checkpoint-*")):
                 caps.add("checkpoint")
             skipped: list[str] = []

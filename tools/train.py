@@ -29,6 +29,7 @@ from tunepilot.config import DEFAULT_LR, TrainingConfig
 from tunepilot.models import DEFAULT_MODEL
 from tunepilot.outputs import claim_dir
 from tunepilot.redact import clip
+from tunepilot.tools.distributed import Engine, launch_args
 
 TARGETS = {
     "attn": ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -44,7 +45,14 @@ class TrainSpec(TrainingConfig):
     data: Path  # --data: folder with train.jsonl and val.jsonl
     out: Path  # --out: run folder (adapter, metrics, checkpoints)
     model: str = DEFAULT_MODEL  # --model: embedded name, HF id or local folder
-    num_processes: int = Field(1, ge=1, le=1024)  # --num-processes: GPUs for accelerate (1 on CPU)
+    num_processes: int = Field(1, ge=1, le=1024)  # --num-processes: data-parallel processes per machine
+    # (one per GPU; on a CPU, gloo ranks that split the cores). Across machines (torchrun's rendezvous):
+    num_machines: int = Field(1, ge=1, le=1024)  # --num-machines
+    machine_rank: int = Field(0, ge=0)  # --machine-rank: this machine's index, 0 = the main one
+    main_process_ip: str | None = None  # --main-process-ip: the main machine's address (several machines)
+    main_process_port: int | None = Field(None, ge=1, le=65535)  # --main-process-port (default: a free port)
+    engine: Engine = "ddp"  # set by the planner (agent/engines.py) with the accelerate config it wrote:
+    accelerate_config: Path | None = None  # --accelerate-config: accelerate's YAML (FSDP, DeepSpeed ZeRO)
     trust_remote_code: bool = False  # --trust-remote-code: only for models you trust
     resume: bool = True  # continue from the last checkpoint in out/checkpoints if present
 
@@ -79,6 +87,9 @@ class TrainResult(BaseModel):
     resumed_from: str | None
     precision: str | None = None  # the dtype trained in and why ("fp32: this CPU has no native bf16 (AVX2), ...")
     model_dtype: str | None = None  # the base weights' dtype as the child loaded them ("torch.float32")
+    world_size: int = 1  # data-parallel processes, all machines
+    per_device_batch: int | None = None  # rows per process and micro-step
+    effective_batch: int | None = None  # per_device_batch x grad_accum x world_size: rows per optimizer step
 
 
 def train(spec: TrainSpec, progress=None) -> TrainResult:
@@ -87,11 +98,13 @@ def train(spec: TrainSpec, progress=None) -> TrainResult:
     from tunepilot.models import resolve_model
     from tunepilot.precision import choose_precision
 
-    if spec.deepspeed_offload or spec.mix_general:
-        raise TunepilotError("deepspeed_offload and mix_general are not wired yet (the fault ladder skips them: "
-                             "they need deepspeed and a general corpus)")
+    if spec.mix_general:
+        raise TunepilotError("mix_general is not wired yet (the fault ladder skips it: no general corpus ships offline)")
     out = claim_dir(spec.out, "training output", TRAIN_MARKERS)  # new, empty, or ours: resumed as before
     out.mkdir(parents=True, exist_ok=True)
+    if spec.deepspeed_offload:  # the memory ladder's last rung: ZeRO-3, parameters and optimizer in host RAM
+        spec = _zero3_offload(spec, out)
+    _check_resume_world(spec, out)
     model_path = resolve_model(spec.model)
     precision = choose_precision(spec.precision)  # decided here, once; the child uses what it is given
     audit = loss_mask_audit(spec, model_path)
@@ -101,11 +114,8 @@ def train(spec: TrainSpec, progress=None) -> TrainResult:
     write_json(out / "training_config.json", config)
     (out / "result.json").unlink(missing_ok=True)
     child_cmd = ["-m", "tunepilot.tools.train_child", "--config", str(out / "training_config.json")]
-    if _processes(spec) > 1:  # several GPUs: accelerate's launcher starts one process per GPU
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_machines", "1", "--dynamo_backend", "no",
-               "--mixed_precision", "no", "--num_processes", str(_processes(spec)), *child_cmd]
-    else:  # one process needs no launcher: it would cost a second Python start (torch, accelerate) and, on a
-        cmd = [sys.executable, *child_cmd]  # CPU without OMP_NUM_THREADS, pins one thread per physical core
+    cmd = [sys.executable, *launch_args(spec, _processes(spec)), *child_cmd]
+    write_json(out / "launch.json", {"world_size": _processes(spec) * spec.num_machines, "command": cmd})
     log = open(out / "train.log", "ab")
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
     if spec.memory_limit_gb:  # the cap counts address space: one 64 MB malloc arena per thread would
@@ -221,11 +231,47 @@ def _cuda() -> bool:
 
 
 def _processes(spec: TrainSpec) -> int:
+    """Processes on this machine: one per GPU asked for (at most the GPUs there are); on a CPU the
+    number asked for (gloo ranks; accelerate gives each cores / ranks threads)."""
     if not _cuda():
-        return 1  # CPU: one process; torch uses the cores through its intra-op threads
+        return spec.num_processes
     import torch
 
     return min(spec.num_processes, torch.cuda.device_count())
+
+
+def _zero3_offload(spec: TrainSpec, out: Path) -> TrainSpec:
+    """DeepSpeed ZeRO-3 with CPU offload: its config files written into `out`, the spec pointed at them."""
+    import importlib.util
+
+    import yaml
+
+    from tunepilot.tools.distributed import engine_files
+
+    if importlib.util.find_spec("deepspeed") is None or not _cuda():
+        raise TunepilotError("deepspeed_offload needs DeepSpeed and a CUDA GPU (pip install 'tunepilot[deepspeed]'); "
+                             "the recovery ladder skips this step where they are missing")
+    files = engine_files("zero3_offload", _processes(spec) * spec.num_machines, None, spec.precision,
+                         num_machines=spec.num_machines, machine_rank=spec.machine_rank,
+                         main_process_ip=spec.main_process_ip, main_process_port=spec.main_process_port or 29500)
+    write_json(out / "deepspeed.json", files["deepspeed.json"])
+    acc = files["accelerate.yaml"]
+    acc["deepspeed_config"]["deepspeed_config_file"] = str(out / "deepspeed.json")
+    (out / "accelerate.yaml").write_text(yaml.safe_dump(acc, sort_keys=False))
+    return spec.model_copy(update={"engine": "zero3_offload", "accelerate_config": out / "accelerate.yaml"})
+
+
+def _check_resume_world(spec: TrainSpec, out: Path) -> None:
+    """Checkpoints written by another number of processes are refused: the sampler's shards, the
+    per-rank RNG states and the meaning of a step would all change under the resumed run."""
+    old = out / "launch.json"  # written by the attempt that wrote the checkpoints
+    if not (spec.resume and any((out / "checkpoints").glob("checkpoint-*"))):
+        return
+    before = json.loads(old.read_text())["world_size"] if old.exists() else 1
+    now = _processes(spec) * spec.num_machines
+    if before != now:
+        raise TunepilotError(f"--out {out}: its checkpoints were written by {before} process(es), this run would use "
+                             f"{now}; resume with --num-processes {before}, or start over with --no-resume")
 
 
 # --- data rendering and the loss-mask audit (parent and child share these) ----------------------

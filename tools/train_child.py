@@ -1,5 +1,6 @@
 """The training child: what `tools/train.py` starts as `python -m tunepilot.tools.train_child --config
-training_config.json` (through `accelerate launch`, one process per GPU, on several GPUs). It reads top to bottom: load tokenizer -> load model (bf16 / fp16 /
+training_config.json` (through `accelerate launch` for several processes: one per GPU, or gloo ranks on a CPU,
+on one machine or several). It reads top to bottom: load tokenizer -> load model (bf16 / fp16 /
 nf4, as the parent chose) -> attach LoRA -> build data -> train (TRL SFT: packing, assistant-only
 loss) -> save; the callbacks write metrics.jsonl and stop at the first non-finite value.
 """
@@ -46,6 +47,10 @@ def recipe_main(config_path: str) -> None:
     cuda = torch.cuda.is_available()
     batch_size = spec.batch_size or (4 if cuda else 1)
     dtype = precision.torch_dtype
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    print(f"[rank {rank}/{world}] pid {os.getpid()}, {torch.get_num_threads()} threads, batch {batch_size} x "
+          f"accumulation {spec.grad_accum} x {world} process(es) = {batch_size * spec.grad_accum * world} rows a step",
+          flush=True)
 
     # 1. tokenizer and training chat template
     tokenizer = load_tokenizer(model_path, spec.trust_remote_code)
@@ -61,10 +66,12 @@ def recipe_main(config_path: str) -> None:
     if spec.method == "qlora":
         from transformers import BitsAndBytesConfig
 
-        load["quantization_config"] = BitsAndBytesConfig(
+        fsdp = spec.engine == "fsdp"  # the QLoRA+FSDP recipe: 4-bit weights stored in the compute dtype, so
+        load["quantization_config"] = BitsAndBytesConfig(  # FSDP can flatten and shard them; no device_map
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=dtype)
-        load["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))} if cuda else {"": "cpu"}
+            bnb_4bit_compute_dtype=dtype, **({"bnb_4bit_quant_storage": dtype} if fsdp else {}))
+        if not fsdp:
+            load["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))} if cuda else {"": "cpu"}
     model = AutoModelForCausalLM.from_pretrained(model_path, **load)
     model_dtype = str(model.dtype)
 
@@ -108,21 +115,22 @@ def recipe_main(config_path: str) -> None:
     wall = time.time() - t0
     stepping = wall - trainer.eval_save_s  # time in training steps: evaluations and checkpoint saves left out
 
-    # 6. save (best checkpoint already loaded) and report
-    if not trainer.is_world_process_zero():
-        return
+    # 6. save (best checkpoint already loaded) and report. The best checkpoint is loaded; if the last step
+    # was evaluated, every candidate was, and its loss is the best logged one (the same weights on the
+    # same val rows): a second pass over val would only repeat it. Every rank evaluates (it gathers).
     state = trainer.state
     evals = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
+    evaluated_last = any("eval_loss" in h and h.get("step") == state.global_step for h in state.log_history)
+    final_eval = min(evals) if evaluated_last else trainer.evaluate()["eval_loss"]
+    print(f"[rank {rank}/{world}] done: {state.global_step} steps, eval loss {final_eval:.4f}", flush=True)
+    if not trainer.is_world_process_zero():
+        return
     if spec.method == "full":
         trainer.save_model(str(out / "model"))
         tokenizer.save_pretrained(out / "model")
     else:
         trainer.model.save_pretrained(out / "adapter")
         tokenizer.save_pretrained(out / "adapter")
-    # the best checkpoint is loaded; if the last step was evaluated, every candidate was, and its loss is the
-    # best logged one (the same weights on the same val rows): a second pass over val would only repeat it
-    evaluated_last = any("eval_loss" in h and h.get("step") == state.global_step for h in state.log_history)
-    final_eval = min(evals) if evaluated_last else trainer.evaluate()["eval_loss"]
     res = {
         "out": str(out), "adapter": None if spec.method == "full" else str(out / "adapter"),
         "model_dir": str(out / "model") if spec.method == "full" else None, "steps": state.global_step,
@@ -133,7 +141,8 @@ def recipe_main(config_path: str) -> None:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak_vm_mb": _vm_peak_mb(),
         "peak_vram_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None, "wall_s": wall,
         "stopped_early": state.global_step < state.max_steps, "resumed_from": resume, "precision": precision.reason,
-        "model_dtype": model_dtype,
+        "model_dtype": model_dtype, "world_size": world, "per_device_batch": batch_size,
+        "effective_batch": batch_size * spec.grad_accum * world,
     }
     write_json(out / "result.json", res)
 
