@@ -13,7 +13,8 @@ import time
 import pytest
 
 from tunepilot import TunepilotError
-from tunepilot.tools.train import TrainSpec, launch_args, train
+from tunepilot.tools.distributed import launch_args
+from tunepilot.tools.train import TrainSpec, train
 
 pytestmark = pytest.mark.slow
 
@@ -59,16 +60,16 @@ def test_resume_with_another_process_count_is_refused(tiny_model, tiny_data, tmp
 
 def test_launcher_arguments_for_one_machine_and_a_cluster(tiny_model, tiny_data, tmp_path):
     base = dict(data=tiny_data, out=tmp_path, model=tiny_model)
-    assert launch_args(TrainSpec(**base)) == []
-    two = launch_args(TrainSpec(**base, num_processes=2))
+    assert launch_args(TrainSpec(**base), 1) == []
+    two = launch_args(TrainSpec(**base, num_processes=2), 2)
     assert two[:6] == ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines"]
     cluster = launch_args(TrainSpec(**base, num_processes=2, num_machines=2, machine_rank=1, main_process_ip="10.0.0.1",
-                                    main_process_port=29400))
+                                    main_process_port=29400), 2)
     flags = {cluster[i]: cluster[i + 1] for i in range(3, len(cluster), 2)}  # after -m MODULE --multi_gpu
     assert flags["--num_processes"] == "4" and flags["--num_machines"] == "2" and flags["--machine_rank"] == "1"
     assert flags["--main_process_ip"] == "10.0.0.1" and flags["--main_process_port"] == "29400"
     with pytest.raises(TunepilotError, match="--main-process-ip"):
-        launch_args(TrainSpec(**base, num_machines=2))
+        launch_args(TrainSpec(**base, num_machines=2), 1)
 
 
 def test_a_killed_rank_is_diagnosed_and_training_resumes(tiny_model, tiny_data, tmp_path):
@@ -77,7 +78,8 @@ def test_a_killed_rank_is_diagnosed_and_training_resumes(tiny_model, tiny_data, 
     from tunepilot.tools.diagnose import train_with_recovery
 
     out = tmp_path / "run"
-    spec = TrainSpec(out=out, grad_accum=1, num_processes=2, **_common(tiny_model, tiny_data, max_steps=80, eval_steps=4))
+    spec = TrainSpec(out=out, grad_accum=1, num_processes=2, **_common(tiny_model, tiny_data, max_steps=80, eval_steps=4,
+                                                                           early_stopping_patience=100))
     killed: list[int] = []
 
     def kill_rank_1():
@@ -85,7 +87,7 @@ def test_a_killed_rank_is_diagnosed_and_training_resumes(tiny_model, tiny_data, 
         while time.time() < deadline and not killed:
             log = out / "train.log"
             m = re.search(r"\[rank 1/2\] pid (\d+)", log.read_text()) if log.exists() else None
-            if m and (out / "checkpoints" / "checkpoint-4").exists():
+            if m and (out / "checkpoints" / "checkpoint-4" / "trainer_state.json").exists():  # a finished save
                 os.kill(int(m.group(1)), signal.SIGKILL)
                 killed.append(int(m.group(1)))
             time.sleep(0.05)
@@ -102,3 +104,16 @@ def test_a_killed_rank_is_diagnosed_and_training_resumes(tiny_model, tiny_data, 
     assert result.steps == 80 and result.world_size == 2
     assert result.resumed_from and re.search(r"checkpoint-\d+$", result.resumed_from)
     assert int(result.resumed_from.rsplit("-", 1)[1]) >= 4
+
+
+def test_a_save_cut_short_is_not_resumed_from(tiny_model, tiny_data, tmp_path):
+    """Found by the kill test above: a rank killed while checkpoint-4 was being written left a folder
+    without trainer_state.json, and the resumed run crashed reading it. The last complete one is used."""
+    from tunepilot.tools.train import complete_checkpoints
+
+    out = tmp_path / "run"
+    train(TrainSpec(out=out, max_steps=4, eval_steps=2, save_total_limit=3, **_common(tiny_model, tiny_data)))
+    (out / "checkpoints" / "checkpoint-4" / "trainer_state.json").unlink()  # what a kill mid-save leaves
+    assert [p.name for p in complete_checkpoints(out)] == ["checkpoint-2"]
+    again = train(TrainSpec(out=out, max_steps=6, eval_steps=2, save_total_limit=3, **_common(tiny_model, tiny_data)))
+    assert again.resumed_from.endswith("checkpoint-2") and again.steps == 6

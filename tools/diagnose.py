@@ -101,7 +101,7 @@ def train_with_recovery(spec, progress=None, log=None, max_fixes: int = 6, p95_t
 
     import torch
 
-    from tunepilot.tools.train import TrainFailed, train
+    from tunepilot.tools.train import TrainFailed, complete_checkpoints, train
 
     log = log or (lambda kind, **kw: None)
     tried: dict[str, int] = {}
@@ -117,7 +117,7 @@ def train_with_recovery(spec, progress=None, log=None, max_fixes: int = 6, p95_t
             caps = {"cuda"} if torch.cuda.is_available() else set()
             if caps and importlib.util.find_spec("deepspeed") is not None:
                 caps.add("deepspeed")  # the last memory rung (ZeRO-3 offload) runs only here
-            if any((out / "checkpoints").glob("checkpoint-*")):
+            if complete_checkpoints(out):
                 caps.add("checkpoint")
             skipped: list[str] = []
             fix = next_fix(d, spec.config, tried, caps, skipped, p95_tokens)

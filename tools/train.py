@@ -261,11 +261,19 @@ def _zero3_offload(spec: TrainSpec, out: Path) -> TrainSpec:
     return spec.model_copy(update={"engine": "zero3_offload", "accelerate_config": out / "accelerate.yaml"})
 
 
+def complete_checkpoints(out: Path) -> list[Path]:
+    """out/checkpoints/checkpoint-N folders that were written to the end, oldest first. The trainer
+    writes trainer_state.json last: a folder without it is a save cut short (a kill mid-save) and
+    resuming from it would crash on the missing state."""
+    found = [p for p in (Path(out) / "checkpoints").glob("checkpoint-*") if p.name.split("-")[1].isdigit()]
+    return sorted((p for p in found if (p / "trainer_state.json").exists()), key=lambda p: int(p.name.split("-")[1]))
+
+
 def _check_resume_world(spec: TrainSpec, out: Path) -> None:
     """Checkpoints written by another number of processes are refused: the sampler's shards, the
     per-rank RNG states and the meaning of a step would all change under the resumed run."""
     old = out / "launch.json"  # written by the attempt that wrote the checkpoints
-    if not (spec.resume and any((out / "checkpoints").glob("checkpoint-*"))):
+    if not (spec.resume and complete_checkpoints(out)):
         return
     before = json.loads(old.read_text())["world_size"] if old.exists() else 1
     now = _processes(spec) * spec.num_machines

@@ -15,7 +15,8 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from tunepilot.atomic import write_json
-from tunepilot.tools.train import TARGETS, TrainResult, TrainSpec, conversations, training_template  # noqa: F401
+from tunepilot.tools.train import (TARGETS, TrainResult, TrainSpec, complete_checkpoints, conversations,  # noqa: F401
+                                   training_template)
 
 
 
@@ -107,7 +108,7 @@ def recipe_main(config_path: str) -> None:
                           processing_class=tokenizer, peft_config=peft_config,
                           callbacks=[EarlyStoppingCallback(spec.early_stopping_patience), MetricsLog(out / "metrics.jsonl"),
                                      NonFiniteGuard(out / "nonfinite.json")])
-    ckpts = sorted((out / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    ckpts = complete_checkpoints(out)  # a save cut short by a kill is skipped
     resume = str(ckpts[-1]) if spec.resume and ckpts else None
     tokens_before = _tokens_before(resume)  # read now: checkpoint rotation may delete it during training
     t0 = time.time()
@@ -219,6 +220,10 @@ def _cpu_trainer(autocast: bool):
             loss, scored, outputs = scored_loss(model, labels, autocast, **inputs)
             n = num_items_in_batch if num_items_in_batch is not None else scored
             loss = loss / torch.as_tensor(n).clamp(min=1)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                # n counts the tokens of every rank and DDP averages the gradients over the ranks: scale
+                # back, as Trainer.compute_loss does (without it, 2 ranks trained and logged half the loss)
+                loss = loss * self.accelerator.num_processes
             return (loss, outputs) if return_outputs else loss
 
     return CPUSFTTrainer
