@@ -17,6 +17,8 @@ from tunepilot.config import TrainingConfig
     ("tools.train.NonFiniteError: non-finite loss=nan at step 3", 1, "nan"),
     ("tools.train.DivergedError: loss 31.84 at step 3 is above ln(vocab)+1 = 11.80", 1, "diverged"),
     ("tunepilot: error: data/train.jsonl:7: messages: missing", 1, "data_error"),
+    ("  traceback : Signal 9 (SIGKILL) received by PID 7393", 1, "rank_lost"),  # torchrun, one rank of 2 killed
+    ("api.py:1002] failed (exitcode: -9) local_rank: 1 (pid: 7393) of binary: python", 1, "rank_lost"),
     ("ValueError: something else entirely", 1, "unknown"),
 ])
 def test_log_patterns(line, rc, fault):
