@@ -154,14 +154,15 @@ class Toolbox:
             dist = plan_distribution(self.model_path, config, gpus=gpus, precision=precision.dtype, n_train_tokens=n_tokens,
                                      vram_gb=float(hw.vram_per_gpu[:-2]) if hw.vram_per_gpu else None, **kw)
             config, res = TrainingConfig(**dist.config), dist.resources
-            spec = write_engine_files(self._train_spec(it, config), dist, self.folder / "artifacts" / f"iter-{it}")
+            planned = write_engine_files(self._train_spec(it, config), dist, self.folder / "artifacts" / f"iter-{it}")
+            spec = planned if cuda else self._train_spec(it, config)  # no GPU here: train.sh is for the GPU machine
         else:
             res = estimate(self.model_path, config, n_train_tokens=n_tokens, device="cuda" if cuda else "cpu",
                            gpus=self.hardware.get("gpus", 0), precision=precision.dtype, **kw)
         self._planned = (config, spec)
         ev = self.request.evaluation
-        plan = Plan(iteration=it, planner=self.actor.split(":", 1)[-1], training_script=train_script(self, spec, it),
-                    config_files=config_files(spec) | (dist.files if dist else {}),
+        plan = Plan(iteration=it, planner=self.actor.split(":", 1)[-1], training_script=train_script(self, planned if dist else spec, it),
+                    config_files=config_files(planned if dist else spec) | (dist.files if dist else {}),
                     distribution=dist.summary() if dist else None,
                     evaluation_plan=EvaluationPlan(limit=ev.limit, compare_base=self.base is None and ev.compare_base,
                                                    suites=ev.suites, suite_limit=ev.suite_limit,
@@ -380,7 +381,8 @@ class Toolbox:
 
         data = Path(self.data.path) if self.data else self.folder / "artifacts" / "data"
         return TrainSpec(**config.model_dump(), data=data, out=self.folder / "artifacts" / f"iter-{it}" / "train",
-                         model=resolve_model(self.request.base_model), num_processes=max(1, self.request.hardware.gpus))
+                         model=resolve_model(self.request.base_model),
+                         num_processes=max(1, self.request.hardware.gpus) if self.hardware.get("device") == "cuda" else 1)
 
     @property
     def model_path(self) -> str:

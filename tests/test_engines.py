@@ -147,3 +147,28 @@ def test_planned_files_reach_train_sh_and_the_launcher(tmp_path):
     assert words[words.index("--engine") + 1] == "fsdp" and words[words.index("--num-processes") + 1] == "4"
     assert words[words.index("--accelerate-config") + 1] == str(spec.accelerate_config)
     assert "--machine-rank" in words and "--num-machines" in words
+
+
+@pytest.mark.parametrize("engine, kind", [("ddp", "MULTI_GPU"), ("fsdp", "FSDP"), ("zero2", "DEEPSPEED"),
+                                          ("zero3_offload", "DEEPSPEED")])
+def test_engine_files_load_in_accelerates_own_config_reader(engine, kind, tmp_path):
+    """No GPU here to launch them on: accelerate's own loader (what `accelerate launch --config_file`
+    reads) accepts every file the planner writes, with the distributed type and counts intended."""
+    import json as _json
+
+    import yaml
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    from tunepilot.tools.distributed import engine_files
+
+    files = engine_files(engine, 8, "MistralDecoderLayer", "bf16", num_machines=2, main_process_ip="10.0.0.1")
+    acc = files["accelerate.yaml"]
+    if "deepspeed.json" in files:
+        (tmp_path / "deepspeed.json").write_text(_json.dumps(files["deepspeed.json"]))
+        acc["deepspeed_config"]["deepspeed_config_file"] = str(tmp_path / "deepspeed.json")
+    (tmp_path / "accelerate.yaml").write_text(yaml.safe_dump(acc))
+    c = load_config_from_file(str(tmp_path / "accelerate.yaml"))
+    assert c.distributed_type.name == kind and c.num_processes == 8 and c.num_machines == 2
+    assert c.main_process_ip == "10.0.0.1" and c.mixed_precision == "bf16"
+    if engine == "fsdp":
+        assert c.fsdp_config["fsdp_transformer_layer_cls_to_wrap"] == "MistralDecoderLayer"

@@ -2,6 +2,7 @@
 subprocess; decision, journal, approve / reject, schema validation of what was written."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -163,3 +164,25 @@ def test_a_reject_from_another_terminal_stops_the_run_before_its_next_tool(tmp_p
     with pytest.raises(Rejected, match="rejected by carol: wrong goal"):
         tb.generate_data(DataArgs(n_examples=10))
     assert tb.state.status == "rejected"
+
+
+def test_a_gpu_request_planned_on_a_cpu_machine(tiny_model):
+    """hardware.gpus in the request: the plan carries the engine and its files for that GPU machine
+    (train.sh, accelerate.yaml), while this CPU machine trains the iteration in one process."""
+    import shlex
+
+    over = QUICK | {"criteria.min_success": 0.0, "criteria.iterate_success": 0.0, "criteria.max_latency_s": 600,
+                    "criteria.iterate_latency_s": 700, "criteria.max_memory_gb": 100,
+                    "hardware.gpus": 2, "hardware.vram_per_gpu": "24GB"}
+    runs.start("make it better at tool calls", model=tiny_model, overrides=over, run_id="t-gpu-plan")
+    folder = runs.run_dir("t-gpu-plan")
+    validate_file("plan", folder / "plan.json")
+    plan = json.loads((folder / "plan.json").read_text())
+    assert plan["distribution"]["engine"] == "ddp" and plan["distribution"]["world_size"] == 2
+    assert plan["distribution"]["fits"] and plan["config_files"]["accelerate.yaml"]["num_processes"] == 2
+    line = next(x for x in plan["training_script"].splitlines() if x.startswith("tunepilot train"))
+    words = shlex.split(line)
+    assert words[words.index("--num-processes") + 1] == "2" and words[words.index("--engine") + 1] == "ddp"
+    assert Path(words[words.index("--accelerate-config") + 1]).exists()
+    local = json.loads((folder / "artifacts" / "iter-1" / "train" / "launch.json").read_text())
+    assert local["world_size"] == 1  # trained here, on the CPU, in one process
