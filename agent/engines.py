@@ -1,6 +1,7 @@
 """How one training run spreads over devices: the engine, its memory per device, its config files.
 
-    e = choose_engine(res.breakdown_gb, model_shape(path), cfg, gpus=4, vram_gb=48, architecture="MistralForCausalLM")
+    e = choose_engine(res.breakdown_gb, model_shape(path), "qlora", "bf16", gpus=4, vram_gb=48,
+                      architecture="MistralForCausalLM")
     e.engine, e.per_device_gb, e.fits, e.why           # "ddp", 13.9, True, "DDP on 4 GPU(s): 21.1 GB per GPU ..."
     plan_distribution(path, cfg, gpus=4, vram_gb=48, precision="bf16", n_train_tokens=n)  # + config changes, files
 
@@ -26,6 +27,7 @@ from pydantic import BaseModel
 from tunepilot.agent.estimate import GiB, linears
 from tunepilot.agent.schemas import Resources
 from tunepilot.tools.distributed import Engine, engine_files
+from tunepilot.tools.distributed import write_engine_files as write_files
 
 HEADROOM = 0.9  # of a GPU's memory: allocator fragmentation and the NCCL buffers are not counted
 SEED_TARGET_GB = 60.0  # seed 000/003: under 60 GB per GPU
@@ -122,7 +124,6 @@ class Distribution(BaseModel):
     launch: str  # the accelerate launch line of train.sh
     resources: Resources  # the estimate for the planned config, one process holding everything (the DDP view)
 
-
     def summary(self):
         from tunepilot.agent.schemas import DistributionPlan
 
@@ -133,26 +134,10 @@ class Distribution(BaseModel):
 
 def write_engine_files(spec, dist: Distribution, folder):
     """The engine's accelerate/DeepSpeed files into the iteration folder; the spec pointed at them."""
-    import yaml
-
-    from tunepilot.atomic import write_json
-
-    folder.mkdir(parents=True, exist_ok=True)
     update = {"engine": dist.plan.engine, "num_processes": max(1, dist.plan.world_size // spec.num_machines)}
     if "accelerate.yaml" in dist.files:
-        acc = json_copy(dist.files["accelerate.yaml"])
-        if "deepspeed.json" in dist.files:
-            write_json(folder / "deepspeed.json", dist.files["deepspeed.json"])
-            acc["deepspeed_config"]["deepspeed_config_file"] = str(folder / "deepspeed.json")
-        (folder / "accelerate.yaml").write_text(yaml.safe_dump(acc, sort_keys=False))
-        update["accelerate_config"] = folder / "accelerate.yaml"
+        update["accelerate_config"] = write_files(dist.files, folder)
     return spec.model_copy(update=update)
-
-
-def json_copy(d: dict) -> dict:
-    import json
-
-    return json.loads(json.dumps(d))
 
 
 def plan_distribution(model_path: str, cfg, *, gpus: int, vram_gb: float | None, precision: str,

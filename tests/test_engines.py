@@ -154,20 +154,12 @@ def test_planned_files_reach_train_sh_and_the_launcher(tmp_path):
 def test_engine_files_load_in_accelerates_own_config_reader(engine, kind, tmp_path):
     """No GPU here to launch them on: accelerate's own loader (what `accelerate launch --config_file`
     reads) accepts every file the planner writes, with the distributed type and counts intended."""
-    import json as _json
-
-    import yaml
     from accelerate.commands.config.config_args import load_config_from_file
 
-    from tunepilot.tools.distributed import engine_files
+    from tunepilot.tools.distributed import engine_files, write_engine_files
 
     files = engine_files(engine, 8, "MistralDecoderLayer", "bf16", num_machines=2, main_process_ip="10.0.0.1")
-    acc = files["accelerate.yaml"]
-    if "deepspeed.json" in files:
-        (tmp_path / "deepspeed.json").write_text(_json.dumps(files["deepspeed.json"]))
-        acc["deepspeed_config"]["deepspeed_config_file"] = str(tmp_path / "deepspeed.json")
-    (tmp_path / "accelerate.yaml").write_text(yaml.safe_dump(acc))
-    c = load_config_from_file(str(tmp_path / "accelerate.yaml"))
+    c = load_config_from_file(str(write_engine_files(files, tmp_path)))
     assert c.distributed_type.name == kind and c.num_processes == 8 and c.num_machines == 2
     assert c.main_process_ip == "10.0.0.1" and c.mixed_precision == "bf16"
     if engine == "fsdp":

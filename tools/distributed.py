@@ -2,7 +2,8 @@
 the engine config files it reads (accelerate's YAML, DeepSpeed's JSON).
 
     launch_args(spec, 2)        # ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", ...]
-    engine_files("fsdp", 4, "MistralDecoderLayer", "bf16", "qlora")   # {"accelerate.yaml": {...}}
+    engine_files("fsdp", 4, "MistralDecoderLayer", "bf16")   # {"accelerate.yaml": {...}}
+    write_engine_files(files, folder)                        # -> folder/accelerate.yaml (+ deepspeed.json)
 
 Never a home-made launcher: `accelerate launch` (torchrun underneath) starts the ranks, FSDP and
 DeepSpeed shard them; the agent's planner (agent/engines.py) decides which engine a run needs.
@@ -10,6 +11,8 @@ DeepSpeed shard them; the agent's planner (agent/engines.py) decides which engin
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Literal
 
 from tunepilot import TunepilotError
@@ -80,3 +83,18 @@ def engine_files(engine: Engine, world_size: int, decoder_layer: str | None, pre
     return files
 
 
+def write_engine_files(files: dict[str, dict], folder: Path) -> Path:
+    """engine_files' output into `folder` (accelerate.yaml, and deepspeed.json with accelerate's
+    pointer to it made absolute: accelerate resolves it from the working directory); returns the
+    accelerate.yaml path `--config_file` takes."""
+    import yaml
+
+    from tunepilot.atomic import write_json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    acc = copy.deepcopy(files["accelerate.yaml"])
+    if "deepspeed.json" in files:
+        write_json(folder / "deepspeed.json", files["deepspeed.json"])
+        acc["deepspeed_config"]["deepspeed_config_file"] = str(folder / "deepspeed.json")
+    (folder / "accelerate.yaml").write_text(yaml.safe_dump(acc, sort_keys=False))
+    return folder / "accelerate.yaml"

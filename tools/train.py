@@ -29,7 +29,7 @@ from tunepilot.config import DEFAULT_LR, TrainingConfig
 from tunepilot.models import DEFAULT_MODEL
 from tunepilot.outputs import claim_dir
 from tunepilot.redact import clip
-from tunepilot.tools.distributed import Engine, launch_args
+from tunepilot.tools.distributed import Engine, engine_files, launch_args, write_engine_files
 
 TARGETS = {
     "attn": ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -244,21 +244,13 @@ def _zero3_offload(spec: TrainSpec, out: Path) -> TrainSpec:
     """DeepSpeed ZeRO-3 with CPU offload: its config files written into `out`, the spec pointed at them."""
     import importlib.util
 
-    import yaml
-
-    from tunepilot.tools.distributed import engine_files
-
     if importlib.util.find_spec("deepspeed") is None or not _cuda():
         raise TunepilotError("deepspeed_offload needs DeepSpeed and a CUDA GPU (pip install 'tunepilot[deepspeed]'); "
                              "the recovery ladder skips this step where they are missing")
     files = engine_files("zero3_offload", _processes(spec) * spec.num_machines, None, spec.precision,
                          num_machines=spec.num_machines, machine_rank=spec.machine_rank,
                          main_process_ip=spec.main_process_ip, main_process_port=spec.main_process_port or 29500)
-    write_json(out / "deepspeed.json", files["deepspeed.json"])
-    acc = files["accelerate.yaml"]
-    acc["deepspeed_config"]["deepspeed_config_file"] = str(out / "deepspeed.json")
-    (out / "accelerate.yaml").write_text(yaml.safe_dump(acc, sort_keys=False))
-    return spec.model_copy(update={"engine": "zero3_offload", "accelerate_config": out / "accelerate.yaml"})
+    return spec.model_copy(update={"engine": "zero3_offload", "accelerate_config": write_engine_files(files, out)})
 
 
 def complete_checkpoints(out: Path) -> list[Path]:
