@@ -55,7 +55,7 @@ def layer_gb(shape: dict, method: str, precision: str) -> float:
 
 
 def per_device(breakdown: dict[str, float], engine: Engine, world: int, layer: float) -> tuple[dict[str, float], float]:
-    """(GPU memory by part, host RAM for offloaded states) of one rank under `engine`."""
+    """(GPU memory by part, host RAM for its offloaded shard) of one rank under `engine`."""
     out = dict(breakdown)
     host = 0.0
     if engine in ("zero2", "fsdp"):
@@ -64,7 +64,7 @@ def per_device(breakdown: dict[str, float], engine: Engine, world: int, layer: f
     if engine == "fsdp":
         out["gathered_layers"] = 2 * layer  # the layer computing + the one prefetched
     if engine == "zero3_offload":
-        host = sum(breakdown.get(k, 0.0) for k in ("weights", "adapter", "gradients", "optimizer"))
+        host = sum(breakdown.get(k, 0.0) for k in ("weights", "adapter", "gradients", "optimizer")) / world  # its shard
         for k in ("weights", "adapter", "gradients", "optimizer"):
             out[k] = 0.0
         out["gathered_layers"] = 2 * layer

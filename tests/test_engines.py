@@ -93,6 +93,8 @@ def test_qwen25_coder_7b_full_fine_tune_on_one_card_offloads_with_deepspeed_or_s
     ds = d.files["deepspeed.json"]["zero_optimization"]
     assert ds["stage"] == 3 and ds["offload_optimizer"]["device"] == "cpu" and ds["offload_param"]["device"] == "cpu"
     assert d.files["accelerate.yaml"]["deepspeed_config"]["deepspeed_config_file"] == "deepspeed.json"
+    two = _plan("qwen2.5-coder-7b", 2, 24, method="full")  # each rank offloads its half: the machine holds it once
+    assert two.plan.engine == "zero3_offload" and two.plan.host_gb == pytest.approx(n * 2 * 4 / GiB, rel=0.005)
     no_ds = plan_distribution(str(CONFIGS / "qwen2.5-coder-7b"), TrainingConfig(method="full"), gpus=1, vram_gb=24,
                               precision="bf16", n_train_tokens=100_000, deepspeed=False)
     assert not no_ds.plan.fits and "does not fit" in no_ds.plan.why and "needs deepspeed" in no_ds.plan.why
