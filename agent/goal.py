@@ -101,6 +101,31 @@ PATTERNS: list[tuple[str, Callable[[re.Match], dict]]] = [
      lambda m: {"dataset.n_examples": _int(m[1])}),
 ]
 
+# Third-party suites named in words: "judged on BFCL simple_python, multiple and HumanEval",
+# "evaluated against bfcl:irrelevance", "no third-party suites". Longer names first (parallel_multiple
+# before parallel), so a name is never read as its prefix.
+_SUITE = (r"(?:bfcl\s*[: ]\s*)?(?:live_parallel_multiple|live_parallel|live_simple|live_multiple|live_irrelevance"
+          r"|live_relevance|parallel_multiple|parallel|simple_python|simple|multiple|irrelevance)\b|\bhuman[- ]?eval\b")
+_SUITES = rf"(?:{_SUITE})(?:\s*(?:,|\band\b|\bplus\b|&)\s*(?:{_SUITE}))*"
+
+
+def _suites(phrase: str) -> list[str]:
+    names = []
+    for m in re.finditer(_SUITE, phrase, re.IGNORECASE):
+        word = re.sub(r"^bfcl\s*[: ]\s*", "", m[0].lower()).replace(" ", "").replace("-", "")
+        name = "humaneval" if word == "humaneval" else f"bfcl:{'simple_python' if word == 'simple' else word}"
+        if name not in names:
+            names.append(name)
+    return names
+
+
+PATTERNS += [
+    (rf"\b(?:judged?|evaluated?|checked|scored|tested|measured)\s+(?:only\s+)?(?:on|against|with|by)\s+"
+     rf"(?:the\s+)?(?:third[- ]party\s+suites?\s+)?({_SUITES})",
+     lambda m: {"evaluation.suites": _suites(m[1])}),
+    (r"\b(?:no|without)\s+(?:third[- ]party\s+)?(?:suites|benchmarks|bfcl)\b", lambda m: {"evaluation.suites": []}),
+]
+
 # (field, regex, value): the first hit per field wins, so QLoRA is checked before LoRA and tool
 # calling (this project's focus) before the other task types.
 KEYWORDS: list[tuple[str, str, str]] = [
@@ -135,6 +160,7 @@ _WHY = {
     "criteria.max_memory_gb": "seed 004 deploy threshold",
     "budget.max_iterations": "train-evaluate rounds before giving up",
     "budget.max_wall_s": "30 minutes",
+    "evaluation.suites": "BFCL simple/multiple/irrelevance and HumanEval, base vs tuned each iteration",
 }
 _SECTIONS = {n: f.annotation for n, f in Request.model_fields.items()
              if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)}  # dataset, criteria, ...

@@ -211,3 +211,26 @@ def test_abort_bar_stated_in_words():
     assert (r.criteria.min_success, r.criteria.iterate_success) == (0.55, 0.30)
     assert parse_goal("success of 60%, iterate from 40 percent").criteria.iterate_success == 0.40
     assert parse_goal("at least 60% success").criteria.iterate_success == 0.57  # derived when unstated
+
+
+@pytest.mark.parametrize("goal, suites", [
+    ("at least 35% success, judged on BFCL simple_python, multiple and HumanEval",
+     ["bfcl:simple_python", "bfcl:multiple", "humaneval"]),
+    ("90% success, evaluated against bfcl:irrelevance plus live_simple", ["bfcl:irrelevance", "bfcl:live_simple"]),
+    ("tested on parallel_multiple and parallel", ["bfcl:parallel_multiple", "bfcl:parallel"]),  # not read as 'parallel' twice
+    ("checked with human-eval", ["humaneval"]),
+    ("90% success, no third-party suites", []),
+])
+def test_suites_named_in_words(goal, suites):
+    """The goal names the third-party suites the decision is judged on (evaluation.suites)."""
+    r = parse_goal(goal)
+    assert r.evaluation.suites == suites
+    assert _note(r, "evaluation.suites").startswith("stated:")
+
+
+def test_unnamed_suites_take_the_defaults_with_a_note():
+    from tunepilot.agent.schemas import DEFAULT_SUITES
+
+    r = parse_goal("better tool calls, at least 90% success")
+    assert r.evaluation.suites == list(DEFAULT_SUITES)
+    assert "BFCL simple/multiple/irrelevance and HumanEval" in _note(r, "evaluation.suites")
