@@ -10,4 +10,4 @@ demo: setup
 test: setup
 	.venv/bin/python -m pytest -q -n $${TEST_WORKERS:-2} --dist worksteal --durations=15
 bench: setup
-	.venv/bin/python benchmarks/train_throughput.py --baseline-batch-size 4,8
+	.venv/bin/python benchmarks/train_throughput.py --baseline-batch-size 4

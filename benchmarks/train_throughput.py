@@ -1,18 +1,21 @@
-"""Benchmark: our train tool vs a plain Trainer+PEFT baseline, same model, same data, one epoch.
+"""Benchmark: our train tool vs the peers a user would pick, same model, same data, same dtype, one epoch.
 
     .venv/bin/python benchmarks/train_throughput.py            # SmolLM2-135M, 80 generated examples
     .venv/bin/python benchmarks/train_throughput.py --n 200 --model path/or/id
 
-Prints effective (non-pad) tokens/s and peak RSS of each training process and their ratios, then the
-evaluator's speed (answers/s: test-split turns generated per second by the trained adapter, batched
-and schema-constrained as `tunepilot eval` does). The CPU kind and the dtype chosen for it head the
-table: numbers from one kind of CPU say nothing of another.
-Target (issue 2): >= 2x tokens/s and <= 0.7x peak RSS. Not a test: timings depend on the machine.
+Peers, each in its own process: TRL's `SFTTrainer` with `packing=True` (benchmarks/trl_packed.py:
+best-fit packing into padding-free rows of 1024 tokens, batch 1 row, assistant-only loss on the same
+rendered conversations) and a plain Trainer+PEFT that pads every batch (benchmarks/baseline_trainer.py,
+--baseline-batch-size). Prints non-pad tokens/s and peak RSS of each training process, the ratios
+of ours against each, the peak RSS per phase (model load, data, forward, backward, optimizer step,
+evaluation, checkpoint save) of ours and TRL's, then the evaluator's speed (answers/s). The CPU kind
+and the dtype chosen for it head the table: numbers from one kind of CPU say nothing of another.
+Targets (issues 2 and 19): >= 2x tokens/s and <= 0.7x peak RSS against each peer. Not a test:
+timings depend on the machine.
 
 Throughput is non-pad tokens over the time spent in training steps: our tool's evaluations and
-checkpoint saves inside `train()` are left out (the baseline does neither); the wall-clock rate
-with them is printed too. The baseline runs at batch 4 and, with --baseline-batch-size 4,8, also at
-batch 8 (Trainer's default); the ratio is taken against each.
+checkpoint saves inside `train()` are left out (the peers do neither); the wall-clock rate with
+them is printed too.
 """
 
 import argparse
@@ -38,6 +41,7 @@ def main():
     p.add_argument("--baseline-batch-size", default="4", help="comma-separated batch sizes for the baseline")
     p.add_argument("--out", type=Path, help="write the numbers as JSON here")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
+    p.add_argument("--gradient-checkpointing", action="store_true", help="ours with gradient checkpointing too")
     a = p.parse_args()
     model = resolve_model(a.model)
     prec = choose_precision(a.precision)
@@ -46,37 +50,63 @@ def main():
         data = Path(tmp) / "data"
         generate_dataset(DatasetSpec(out=data, n=a.n, seed=0, model=model))
         ours = train(TrainSpec(data=data, out=Path(tmp) / "ours", model=model, epochs=1, eval_steps=10_000,
-                               precision=a.precision))
+                               precision=a.precision, gradient_checkpointing=a.gradient_checkpointing))
         answers = eval_speed(data, model, ours.adapter, a.precision)
         rows = {"tunepilot": {"tokens_per_s": ours.train_tokens_per_s, "wall_tokens_per_s": ours.tokens_per_s,
                               "peak_rss_mb": ours.peak_rss_mb, "wall_s": ours.wall_s, "eval_save_s": ours.eval_save_s},
                 "evaluation": answers, "cpu": cpu_info().model_dump(), "precision": prec.model_dump()}
-        for bs in [int(x) for x in a.baseline_batch_size.split(",")]:
-            r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "baseline_trainer.py"), "--data", str(data),
-                                "--model", model, "--batch-size", str(bs), "--out", str(Path(tmp) / f"base{bs}"),
-                                "--dtype", prec.dtype],
-                               capture_output=True, text=True, cwd=ROOT)
-            if r.returncode != 0:
-                sys.exit(f"baseline failed:\n{r.stderr[-3000:]}")
-            base = json.loads(r.stdout.strip().splitlines()[-1])
-            rows[f"baseline b{bs}"] = {k: base[k] for k in ("tokens_per_s", "peak_rss_mb", "wall_s")}
+        peer = _run([str(ROOT / "benchmarks" / "trl_packed.py"), "--data", str(data), "--model", model,
+                     "--dtype", prec.dtype, "--out", str(Path(tmp) / "trl")], "TRL packed")
+        rows["TRL packed b1x1024"] = peer  # TRL's defaults, gradient checkpointing included
+        for bs in [int(x) for x in a.baseline_batch_size.split(",") if x]:
+            base = _run([str(ROOT / "benchmarks" / "baseline_trainer.py"), "--data", str(data), "--model", model,
+                         "--batch-size", str(bs), "--out", str(Path(tmp) / f"base{bs}"), "--dtype", prec.dtype],
+                        "baseline")
+            rows[f"padded b{bs}"] = {k: base[k] for k in ("tokens_per_s", "peak_rss_mb", "wall_s")}
+        ours_phases = ours.memory_phases
     ours_row = rows["tunepilot"]
-    print(f"{'':14s} {'tokens/s':>10s} {'peak RSS MB':>12s} {'wall s':>8s}")
-    print(f"{'tunepilot':14s} {ours_row['tokens_per_s']:10.1f} {ours_row['peak_rss_mb']:12.0f} "
+    print(f"\n{cpu_info().kind}, {prec.dtype}; {a.n} examples, LoRA r16 attention+MLP, one epoch; gradient "
+          f"checkpointing: ours {'on' if a.gradient_checkpointing else 'off'}, TRL {'on' if peer.get('gradient_checkpointing') else 'off'}")
+    print(f"{'':20s} {'tokens/s':>10s} {'peak RSS MB':>12s} {'wall s':>8s}")
+    print(f"{'tunepilot':20s} {ours_row['tokens_per_s']:10.1f} {ours_row['peak_rss_mb']:12.0f} "
           f"{ours_row['wall_s']:8.0f}   ({ours_row['wall_tokens_per_s']:.1f} tokens/s with its "
           f"{ours_row['eval_save_s']:.0f} s of evaluation and saving)")
-    print(f"{'evaluation':14s} {answers['answers_per_s']:10.2f} answers/s ({answers['answers']} answers, "
-          f"{answers['new_tokens']} tokens in {answers['s']:.0f} s, batch {answers['batch_size']}, constrained)")
-    for name in [k for k in rows if k.startswith("baseline")]:
+    for name in [k for k in rows if k.startswith(("TRL", "padded"))]:
         b = rows[name]
         b["ratio"] = {"tokens_per_s": ours_row["tokens_per_s"] / b["tokens_per_s"],
                       "wall_tokens_per_s": ours_row["wall_tokens_per_s"] / b["tokens_per_s"],
                       "peak_rss_mb": ours_row["peak_rss_mb"] / b["peak_rss_mb"]}
-        print(f"{name:14s} {b['tokens_per_s']:10.1f} {b['peak_rss_mb']:12.0f} {b['wall_s']:8.0f}")
-        print(f"{'  ratio':14s} {b['ratio']['tokens_per_s']:9.2f}x {b['ratio']['peak_rss_mb']:11.2f}x"
+        print(f"{name:20s} {b['tokens_per_s']:10.1f} {b['peak_rss_mb']:12.0f} {b['wall_s']:8.0f}")
+        print(f"{'  ours / it':20s} {b['ratio']['tokens_per_s']:9.2f}x {b['ratio']['peak_rss_mb']:11.2f}x"
               f"   (wall-clock {b['ratio']['wall_tokens_per_s']:.2f}x; target: >= 2x tokens/s, <= 0.7x RSS)")
+    print(f"{'evaluation':20s} {answers['answers_per_s']:10.2f} answers/s ({answers['answers']} answers, "
+          f"{answers['new_tokens']} tokens in {answers['s']:.0f} s, batch {answers['batch_size']}, constrained)")
+    print_phases({"tunepilot": ours_phases, "TRL packed": peer.get("memory_phases")})
+    rows["tunepilot"]["memory_phases"] = ours_phases
     if a.out:
         a.out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def _run(cmd: list[str], name: str) -> dict:
+    r = subprocess.run([sys.executable, *cmd], capture_output=True, text=True, cwd=ROOT)
+    if r.returncode != 0:
+        sys.exit(f"{name} failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def print_phases(runs: dict) -> None:
+    """Peak RSS (MB) per phase, one column per trainer; a phase's peak counts from what was resident
+    when it began (tools/memory_phases.py), so the largest row is the process's peak."""
+    runs = {k: v for k, v in runs.items() if v}
+    if not runs:
+        return
+    phases = list(dict.fromkeys(p for v in runs.values() for p in v["phases"]))
+    print(f"\npeak RSS per phase, MB{'' if all(v['per_phase'] for v in runs.values()) else ' (cumulative: reset refused)'}")
+    print(f"{'':48s}" + "".join(f"{k:>14s}" for k in runs))
+    for ph in phases:
+        cells = [v["phases"].get(ph) for v in runs.values()]
+        print(f"{ph:48s}" + "".join(f"{c['peak_mb']:14.0f}" if c else f"{'-':>14s}" for c in cells))
+    print(f"{'whole process':48s}" + "".join(f"{v['peak_mb']:14.0f}" for v in runs.values()))
 
 
 def eval_speed(data: Path, model: str, adapter: Path, precision: str) -> dict:

@@ -43,6 +43,12 @@ def test_outputs_written(trained):
     # 2 evaluations + 2 checkpoint saves happened inside train(): their time is counted and left out
     assert result.eval_save_s > 0 and result.train_tokens_per_s > result.tokens_per_s
     assert result.wall_s - result.eval_save_s > 0
+    # peak RSS per phase: every phase of a step was booked, and the process's peak is the largest
+    phases = result.memory_phases["phases"]
+    assert {"tokenizer and model load", "forward", "backward", "optimizer step", "evaluation",
+            "checkpoint save", "final save"} <= set(phases)
+    assert phases["forward"]["count"] == 4 * 2 and phases["optimizer step"]["count"] == 4  # grad_accum 2
+    assert result.peak_rss_mb == pytest.approx(max(p["peak_mb"] for p in phases.values()), abs=1.0)
 
 
 def test_resume_continues_step_count(trained):

@@ -90,6 +90,7 @@ class TrainResult(BaseModel):
     world_size: int = 1  # data-parallel processes, all machines
     per_device_batch: int | None = None  # rows per process and micro-step
     effective_batch: int | None = None  # per_device_batch x grad_accum x world_size: rows per optimizer step
+    memory_phases: dict | None = None  # peak RSS per phase of the training process (tools/memory_phases.py)
 
 
 def train(spec: TrainSpec, progress=None) -> TrainResult:
