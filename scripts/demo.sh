@@ -8,7 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TP=.venv/bin/tunepilot
-GOAL=${GOAL:-"Make SmolLM2 better at calling coding tools: at least 90% success, under 5 s per answer"}
+# A goal the embedded 135M model can reach on 2 CPU cores (README, "The quick start's goal"): its own
+# test split measured 16.7 % after one epoch on an Intel Xeon (fp32), so the first iteration lands in
+# the iterate band and the playbook changes one thing. It is judged on the suites it can hold: BFCL
+# irrelevance is left out because the tuned 135M model calls a tool on every irrelevance item
+# (README, "Third-party suites"); seed 004's 98 % goal needs a larger base model.
+GOAL=${GOAL:-"Make SmolLM2 better at calling coding tools: at least 25% success (abort below 10%), under 5 s per answer, judged on BFCL simple_python, multiple and HumanEval, in 60 minutes"}
 RUN=${RUN:-quickstart-$(date +%Y%m%d-%H%M%S)}
 $TP run "$GOAL" --run-id "$RUN"
 ADAPTER=$(.venv/bin/python -c "import json,sys; print(json.load(open(sys.argv[1]))['adapter'] or '')" "runs/$RUN/decision.json")
