@@ -18,13 +18,12 @@ bf16 weights, packing; peak = result.json's peak_rss_mb, ru_maxrss of the traini
      768        no             6 (3 steps)   48 ex., --max-steps 3    2282 MB   129           2374 MB  +4.0 %
     1024        yes            6 (3 steps)   48 ex., --max-steps 3    1962 MB   139           1927 MB  -1.8 %
 
-The RSS of the CPU training child keeps rising over a run at a fixed configuration (the 104-micro-batch
-run above: 2.9 GB after step 3, 3.9 at step 10, 4.7 at 20, 5.5 at 40, 5.9 at 52); freed activation
-and attention buffers of varying packed lengths stay in the heap. That growth is fitted as
-ALLOC_K x (attention scores of one micro-batch, all layers, fp32) x ln(micro-batches / ALLOC_M0): it
-was the same with and without gradient checkpointing and grew faster than linearly with length (768 vs
-1024 tokens). The fit follows that run's steps 10-40 within +6 %; the first two steps of a run scatter
-more (-28 % to +13 %), and runs longer than 104 micro-batches are an extrapolation.
+Until 2026-12-03 the RSS of the CPU training child kept rising over a run at a fixed configuration (the
+104-micro-batch run above: 2.9 GB after step 3, 3.9 at step 10, 5.9 at 52): glibc kept the freed
+activation buffers of varying packed lengths. The child now hands them back after every micro-step, so
+the resident set returns to weights + runtime between micro-steps and the peak is one micro-step's:
+the allocator term is a constant share of the micro-batch's attention-score size (ALLOC_K), no longer a
+logarithm of the run's length. The table above predates that change.
 """
 
 from __future__ import annotations
@@ -63,11 +62,15 @@ QLORA_SPEED = {"cpu": 0.4, "cuda": 0.7}  # nf4 dequantisation per matmul (assume
 MULTI_GPU_EFFICIENCY = 0.9  # DDP all-reduce of the gradients (assumed)
 EVAL_OVERHEAD = 0.19  # measured: 81 s of evaluations and saves on 434 s of steps (val = 1/8 of train, every 20 steps)
 PACK_FILL = 0.94  # measured: 100,017 tokens in 104 packed rows of 1024
-ALLOC_K = {  # CPU heap growth (fitted): the bf16 eager attention path keeps each conversation's probabilities
-    "bf16": 0.85,  # for backward (the calibration table above); fp32 runs SDPA per conversation and grows less:
-    "fp32": 0.30,  # fitted 2026-12-01 on the AVX2-capped EPYC (20 steps: 3.94 GB measured, 51 steps: 4.04 GB)
+ALLOC_K = {  # CPU heap left fragmented inside one micro-step, x the attention scores of a micro-batch (all
+    # layers, fp32). Since the training child hands the heap's free pages back after every micro-step
+    # (tools/memory_phases.release_free_memory) it no longer grows over a run; fitted 2026-12-03 on an Intel
+    # Xeon (AVX-512, no bf16 instructions), fp32, SmolLM2 LoRA r16 at 1024 tokens: 26 micro-batches 3,859 MB,
+    # 96 micro-batches (the default run) 3,783 MB, both -> 0.74 (with gradient checkpointing 2,446 MB: -8 %).
+    "fp32": 0.74,
+    "bf16": 0.75,  # not re-measured since the release: the old bf16 fit (0.85 x ln(micro / 2.5)) at its
+    # short-run calibration point (6 micro-batches, 3,037 MB), where growth had not yet set in
 }
-ALLOC_M0 = 2.5
 LOGIT_BYTES = {"cpu": 14, "cuda": 16}  # per kept position and vocab entry: bf16 logits, fp32 upcast,
 # log-softmax saved, its gradient; TRL's GPU path adds fp32 entropy/accuracy metrics
 TARGETS = {"attn": ("q", "k", "v", "o"), "attn+mlp": ("q", "k", "v", "o", "gate", "up", "down")}
@@ -201,9 +204,9 @@ def estimate(model_path: str | Path, cfg: TrainingConfig, *, n_train_tokens: int
         rows = math.ceil(n_train_tokens / (cfg.max_length * PACK_FILL))
         micro = max(1, math.ceil(cfg.epochs * math.ceil(rows / (bs * procs))))
         tokens = n_train_tokens * cfg.epochs
-    if device == "cpu":  # heap growth over the run (module docstring)
+    if device == "cpu":  # the heap's fragmentation inside one micro-step (ALLOC_K)
         scores = s["heads"] * T * T * 4 * s["layers"]
-        gb["allocator"] = ALLOC_K["fp32" if w == 4 else "bf16"] * scores * max(0.0, math.log(micro / ALLOC_M0)) / GiB
+        gb["allocator"] = ALLOC_K["fp32" if w == 4 else "bf16"] * scores / GiB
     peak = sum(gb.values())
 
     # time
