@@ -63,10 +63,10 @@ def main():
                          "--batch-size", str(bs), "--out", str(Path(tmp) / f"base{bs}"), "--dtype", prec.dtype],
                         "baseline")
             rows[f"padded b{bs}"] = {k: base[k] for k in ("tokens_per_s", "peak_rss_mb", "wall_s")}
-        ours_phases = ours.memory_phases
     ours_row = rows["tunepilot"]
     print(f"\n{cpu_info().kind}, {prec.dtype}; {a.n} examples, LoRA r16 attention+MLP, one epoch; gradient "
-          f"checkpointing: ours {'on' if a.gradient_checkpointing else 'off'}, TRL {'on' if peer.get('gradient_checkpointing') else 'off'}")
+          f"checkpointing: ours {'on' if a.gradient_checkpointing else 'off'}, "
+          f"TRL {'on' if peer.get('gradient_checkpointing') else 'off'}")
     print(f"{'':20s} {'tokens/s':>10s} {'peak RSS MB':>12s} {'wall s':>8s}")
     print(f"{'tunepilot':20s} {ours_row['tokens_per_s']:10.1f} {ours_row['peak_rss_mb']:12.0f} "
           f"{ours_row['wall_s']:8.0f}   ({ours_row['wall_tokens_per_s']:.1f} tokens/s with its "
@@ -81,8 +81,8 @@ def main():
               f"   (wall-clock {b['ratio']['wall_tokens_per_s']:.2f}x; target: >= 2x tokens/s, <= 0.7x RSS)")
     print(f"{'evaluation':20s} {answers['answers_per_s']:10.2f} answers/s ({answers['answers']} answers, "
           f"{answers['new_tokens']} tokens in {answers['s']:.0f} s, batch {answers['batch_size']}, constrained)")
-    print_phases({"tunepilot": ours_phases, "TRL packed": peer.get("memory_phases")})
-    rows["tunepilot"]["memory_phases"] = ours_phases
+    print_phases({"tunepilot": ours.memory_phases, "TRL packed": peer.get("memory_phases")})
+    rows["tunepilot"]["memory_phases"] = ours.memory_phases
     if a.out:
         a.out.write_text(json.dumps(rows, indent=2) + "\n")
 
