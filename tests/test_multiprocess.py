@@ -32,9 +32,12 @@ def _common(tiny_model, tiny_data, **kw) -> dict:
 
 
 def test_two_cpu_processes_train_like_one(tiny_model, tiny_data, tmp_path):
-    common = _common(tiny_model, tiny_data, max_steps=6, eval_steps=3)
+    common = _common(tiny_model, tiny_data, max_steps=6, eval_steps=3, max_length=1024)  # rows of several conversations
     one = train(TrainSpec(out=tmp_path / "one", grad_accum=2, **common))
-    two = train(TrainSpec(out=tmp_path / "two", grad_accum=1, num_processes=2, **common))
+    # the two ranks also cut their rows into conversation-aligned chunks (each rank's gradient reduced once,
+    # after its row's last chunk): the losses must still be one process's with whole rows
+    two = train(TrainSpec(out=tmp_path / "two", grad_accum=1, num_processes=2, chunk_tokens=96, **common))
+    assert two.memory_phases["phases"]["forward"]["count"] > 6  # rank 0 ran more forwards than micro-steps
 
     log = (tmp_path / "two" / "train.log").read_text()
     assert re.search(r"\[rank 0/2\] pid \d+", log) and re.search(r"\[rank 1/2\] pid \d+", log)

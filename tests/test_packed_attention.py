@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from tunepilot.tools.packed_attention import NAME, _bounds, attn_implementation
+from tunepilot.tools.packed_attention import NAME, _bounds, attn_implementation, split_packed_row
 
 
 def _packed_row(lengths, vocab, seed=0):
@@ -102,3 +102,68 @@ def test_bf16_cpu_rows_take_the_eager_path_with_sdpa_numerics():
     grads_ref = torch.autograd.grad(ref.square().sum(), (q, k, v))
     for a, b in zip(grads, grads_ref):
         torch.testing.assert_close(a.float(), b.float(), atol=5e-2, rtol=5e-2)
+
+
+def _collated(lengths, vocab, seed=0):
+    """A padding-free row as TRL's collator sends it: boundaries, per-conversation positions, each
+    conversation's first label -100, and labels on about a third of the tokens."""
+    ids, pos = _packed_row(lengths, vocab, seed)
+    labels = ids.clone()
+    labels[:, ::3] = -100
+    labels[pos == 0] = -100
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
+    seq_idx = torch.repeat_interleave(torch.arange(len(lengths), dtype=torch.int32), torch.tensor(lengths))[None]
+    return {"input_ids": ids, "labels": labels, "position_ids": pos, "cu_seq_lens_q": cu, "cu_seq_lens_k": cu,
+            "max_length_q": max(lengths), "max_length_k": max(lengths), "seq_idx": seq_idx}
+
+
+def test_split_packed_row_cuts_at_boundaries():
+    row = _collated([37, 21, 50, 12, 90], 100)
+    chunks = split_packed_row(row, 64)
+    # greedy: 37+21 fit, 50 alone (58+50 > 64), 12 alone (50+12 fits? 62: yes), 90 alone (longer than the budget)
+    assert [c["input_ids"].shape[1] for c in chunks] == [58, 62, 90]
+    assert [c["cu_seq_lens_q"].tolist() for c in chunks] == [[0, 37, 58], [0, 50, 62], [0, 90]]
+    assert [c["max_length_q"] for c in chunks] == [37, 50, 90]
+    assert [c["seq_idx"][0, [0, -1]].tolist() for c in chunks] == [[0, 1], [0, 1], [0, 0]]
+    assert torch.equal(torch.cat([c["labels"] for c in chunks], 1), row["labels"])
+    assert torch.equal(torch.cat([c["position_ids"] for c in chunks], 1), row["position_ids"])
+    assert chunks[0]["cu_seq_lens_q"] is chunks[0]["cu_seq_lens_k"]
+    for budget in (None, 210, 500):  # no budget, or the whole row fits: the row itself
+        assert split_packed_row(row, budget) == [row]
+    padded = {"input_ids": torch.ones(2, 40, dtype=torch.long), "labels": torch.ones(2, 40, dtype=torch.long)}
+    assert split_packed_row(padded, 16) == [padded]  # padded batches have no boundaries to cut at
+
+
+def test_chunked_row_has_the_rows_loss_and_gradients(tiny_model):
+    """The CPU trainer's chunking is exact: the summed loss and the LoRA gradients of the chunks are the
+    whole row's (the collator's -100 on each first token means no target crosses a cut)."""
+    from peft import LoraConfig, get_peft_model
+
+    from tunepilot.tools.cpu_trainer import scored_loss
+
+    torch.manual_seed(0)
+    model = get_peft_model(_model(tiny_model, attn_implementation(packing=True)),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.02)  # B = 0 at init would make every A gradient zero
+    row = _collated([37, 21, 50, 12, 90], model.config.vocab_size)
+
+    def grads(parts):
+        model.zero_grad()
+        total, n = 0.0, (row["labels"][:, 1:] != -100).sum()
+        for part in parts:
+            inputs = {k: v for k, v in part.items() if k not in ("labels", "seq_idx")}
+            loss, _, _ = scored_loss(model, part["labels"], **inputs)
+            (loss / n).backward()
+            total += loss.item()
+        return total, {k: p.grad.clone() for k, p in model.named_parameters() if p.requires_grad}
+
+    whole_loss, whole = grads([row])
+    chunks = split_packed_row(row, 64)
+    assert len(chunks) == 3
+    chunk_loss, chunked = grads(chunks)
+    assert chunk_loss == pytest.approx(whole_loss, rel=1e-5)
+    assert any(g.abs().sum() > 0 for k, g in whole.items() if "lora_A" in k)
+    for name, g in whole.items():
+        torch.testing.assert_close(chunked[name], g, atol=1e-6, rtol=1e-4, msg=name)

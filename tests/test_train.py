@@ -51,6 +51,25 @@ def test_outputs_written(trained):
     assert result.peak_rss_mb == pytest.approx(max(p["peak_mb"] for p in phases.values()), abs=1.0)
 
 
+def test_chunked_rows_train_like_whole_rows(tiny_model, tiny_data, tmp_path):
+    """The CPU trainer's conversation-aligned chunks (--chunk-tokens) change memory, not training: same
+    losses step by step and the same validation loss as whole packed rows, with more forward passes."""
+    common = dict(data=tiny_data, model=tiny_model, max_steps=3, eval_steps=3, learning_rate=1e-2, max_length=512,
+                  logging_steps=1)
+    whole = train(TrainSpec(out=tmp_path / "whole", chunk_tokens=512, **common))
+    chunked = train(TrainSpec(out=tmp_path / "chunked", chunk_tokens=64, **common))
+
+    def losses(out):
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        return [r["loss"] for r in rows if r["event"] == "log" and "loss" in r]
+
+    assert whole.memory_phases["phases"]["forward"]["count"] == 3 * 2  # grad_accum 2, rows of <= 512 tokens
+    assert chunked.memory_phases["phases"]["forward"]["count"] > 3 * 2
+    assert len(losses(tmp_path / "whole")) == 3
+    assert losses(tmp_path / "chunked") == pytest.approx(losses(tmp_path / "whole"), rel=1e-4)
+    assert chunked.eval_loss == pytest.approx(whole.eval_loss, rel=1e-4)
+
+
 def test_resume_continues_step_count(trained):
     out, first, _ = trained
     assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]

@@ -247,7 +247,7 @@ def val_loss(gen: Generator, records: list[dict], max_length: int = 1024, batch_
     import torch
 
     from tunepilot.tools.train import conversations, training_template
-    from tunepilot.tools.train_child import scored_loss
+    from tunepilot.tools.cpu_trainer import scored_loss
 
     tmpl = training_template(gen.tok) or gen.tok.chat_template
     rows = []

@@ -79,6 +79,48 @@ def _bounds(batch: int, q_length: int, kv_length: int, cu_seq_lens) -> list[int]
     return bounds if bounds[0] == 0 and bounds[-1] == q_length else None
 
 
+def split_packed_row(inputs: dict, max_tokens: int | None) -> list[dict]:
+    """A padding-free packed batch (one row, `cu_seq_lens_q` as TRL's collator sends it) cut at its
+    conversation boundaries into consecutive chunks of at most `max_tokens` tokens (a longer
+    conversation is a chunk of its own). Attention never crosses a boundary and the collator labels
+    each conversation's first token -100, so the chunks' summed loss and gradients are the row's
+    while each backward holds only one chunk's activations. Anything else (padded batches, no
+    budget, a row that fits) comes back whole: `[inputs]`."""
+    import torch
+
+    cu = inputs.get("cu_seq_lens_q")
+    ids = inputs.get("input_ids")
+    if max_tokens is None or cu is None or ids is None or ids.shape[0] != 1 or ids.shape[1] <= max_tokens:
+        return [inputs]
+    bounds = [int(x) for x in cu.tolist()]
+    if bounds[0] != 0 or bounds[-1] != ids.shape[1]:
+        return [inputs]
+    groups, start = [], 0
+    for j in range(1, len(bounds)):
+        if bounds[j] - bounds[start] > max_tokens and j - 1 > start:
+            groups.append((start, j - 1))
+            start = j - 1
+    groups.append((start, len(bounds) - 1))
+    chunks = []
+    for first, last in groups:
+        s, e = bounds[first], bounds[last]
+        local = torch.tensor([b - s for b in bounds[first:last + 1]], dtype=cu.dtype)
+        chunk = {}
+        for key, value in inputs.items():
+            if key in ("cu_seq_lens_q", "cu_seq_lens_k"):
+                chunk[key] = local
+            elif key in ("max_length_q", "max_length_k"):
+                chunk[key] = int(local.diff().max())
+            elif key == "seq_idx":
+                chunk[key] = value[:, s:e] - value[0, s]
+            elif torch.is_tensor(value) and value.dim() == 2 and value.shape[1] == ids.shape[1]:
+                chunk[key] = value[:, s:e]
+            else:
+                chunk[key] = value
+        chunks.append(chunk)
+    return chunks
+
+
 def register() -> str:
     """Register `packed_sdpa` with transformers (attention and its mask builder); returns the name."""
     import torch

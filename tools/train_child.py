@@ -15,6 +15,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from tunepilot.atomic import write_json
+from tunepilot.config import CPU_CHUNK_TOKENS
 from tunepilot.tools.train import (TARGETS, TrainResult, TrainSpec, complete_checkpoints, conversations,  # noqa: F401
                                    training_template)
 
@@ -36,6 +37,7 @@ def recipe_main(config_path: str) -> None:
     from tunepilot.tools.packed_attention import attn_implementation
     from tunepilot.models import load_tokenizer
     from tunepilot.precision import Precision
+    from tunepilot.tools.cpu_trainer import cpu_trainer
     from tunepilot.tools.memory_phases import PhaseMemory
 
     memory = PhaseMemory()
@@ -105,7 +107,8 @@ def recipe_main(config_path: str) -> None:
         include_num_input_tokens_seen="non_padding", dataloader_num_workers=0, save_only_model=False,
         disable_tqdm=True, logging_nan_inf_filter=False, optim=spec.optim,  # the filter would hide a NaN loss
     )
-    trainer_cls = _timed(SFTTrainer if cuda else _cpu_trainer(autocast=precision.autocast))
+    chunk = spec.chunk_tokens or CPU_CHUNK_TOKENS
+    trainer_cls = _timed(SFTTrainer if cuda else cpu_trainer(autocast=precision.autocast, chunk_tokens=chunk))
     trainer = trainer_cls(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                           processing_class=tokenizer, peft_config=peft_config,
                           callbacks=[EarlyStoppingCallback(spec.early_stopping_patience),
@@ -212,55 +215,6 @@ def _timed(cls):
 
     Timed.__name__ = cls.__name__
     return Timed
-
-
-def scored_loss(model, labels, autocast: bool = False, **inputs):
-    """Summed next-token cross-entropy over the labelled positions, with the LM head run only where the
-    next token is labelled (the model's own `logits_to_keep`; about 1 in 8 positions with assistant-only
-    labels). Returns (loss sum, scored tokens, model outputs). Shared by the CPU trainer and the
-    evaluator's val loss; `autocast`: bf16 autocast around the forward (CPU with native bf16)."""
-    import torch
-    import torch.nn.functional as F
-
-    targets = labels[:, 1:]  # position t predicts token t+1
-    keep = (targets != -100).any(dim=0).nonzero().squeeze(1)  # union over the batch's rows
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-        outputs = model(**inputs, logits_to_keep=keep, use_cache=False)
-    picked = targets[:, keep]
-    loss = F.cross_entropy(outputs.logits.float().flatten(0, 1), picked.flatten(), ignore_index=-100, reduction="sum")
-    return loss, (picked != -100).sum(), outputs
-
-
-def _cpu_trainer(autocast: bool):
-    import torch
-    from trl import SFTTrainer
-
-    from tunepilot.tools.memory_phases import release_free_memory
-
-    class CPUSFTTrainer(SFTTrainer):
-        """On CPU, TRL's tiled fp32 LM head (for its entropy/accuracy metrics) took a third of every step
-        (py-spy, SmolLM2). Here the LM head runs only at positions whose next token is trained (about
-        1 in 8 with assistant-only loss), via the model's own `logits_to_keep`; same loss, same labels.
-        With a bf16 base the fp32 LoRA matmuls run under bf16 autocast (the adapter weights and the
-        optimizer stay fp32), as `bf16=True` does on a GPU; accelerate's CPU launch leaves it off."""
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            labels = inputs.pop("labels")
-            loss, scored, outputs = scored_loss(model, labels, autocast, **inputs)
-            n = num_items_in_batch if num_items_in_batch is not None else scored
-            loss = loss / torch.as_tensor(n).clamp(min=1)
-            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-                # n counts the tokens of every rank and DDP averages the gradients over the ranks: scale
-                # back, as Trainer.compute_loss does (without it, 2 ranks trained and logged half the loss)
-                loss = loss * self.accelerator.num_processes
-            return (loss, outputs) if return_outputs else loss
-
-        def training_step(self, *args, **kwargs):
-            loss = super().training_step(*args, **kwargs)
-            release_free_memory()  # the micro-batch's activations are free now: give their pages back
-            return loss  # (measured: 3.4 -> 1.2 GB resident between steps, no slower)
-
-    return CPUSFTTrainer
 
 
 class MetricsLog(TrainerCallback):

@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=float)
     t.add_argument("--targets", choices=["attn", "attn+mlp"])
     t.add_argument("--max-length", type=int)
+    t.add_argument("--chunk-tokens", type=int, help="CPU: tokens per backward (conversation-aligned chunks of a packed row)")
     t.add_argument("--eval-steps", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--precision", choices=["auto", "bf16", "fp16", "fp32"])

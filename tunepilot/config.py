@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+CPU_CHUNK_TOKENS = 512  # measured: benchmarks/train_throughput.py, README "Where the memory goes"
 DEFAULT_LR = {"lora": 1e-3, "qlora": 1e-3, "full": 2e-5}  # small models take a high LoRA rate; full needs a gentle one
 
 
@@ -32,6 +33,9 @@ class TrainingConfig(BaseModel):
     targets: Literal["attn", "attn+mlp"] = "attn+mlp"  # attention (q,k,v,o) or + MLP (gate,up,down)
     max_length: int = Field(1024, ge=32, le=131_072, description="tokens")  # packed sequence length in tokens
     packing: bool = True  # False: pad each batch instead (slower)
+    chunk_tokens: int | None = Field(None, ge=16, le=131_072, description="tokens")  # CPU: each packed row's
+    # gradient in conversation-aligned chunks of at most this many tokens (the same gradient; activation memory
+    # follows the chunk, not max_length); None: CPU_CHUNK_TOKENS. GPUs run whole rows
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="fraction of steps")  # seed 002: warmup 3 %
     weight_decay: float = Field(0.01, ge=0, le=1)  # seed 001
     max_grad_norm: float = Field(1.0, gt=0, le=1000)  # gradient clipping
