@@ -24,6 +24,12 @@ activation buffers of varying packed lengths. The child now hands them back afte
 the resident set returns to weights + runtime between micro-steps and the peak is one micro-step's:
 the allocator term is a constant share of the micro-batch's attention-score size (ALLOC_K), no longer a
 logarithm of the run's length. The table above predates that change.
+
+Since the CPU trainer computes each packed row's gradient in conversation-aligned chunks
+(tools/cpu_trainer.py), one backward holds `backward_tokens`: the chunk budget, or the data's longest
+example when that is longer. Measured 2026-12-03 (Intel Xeon, AVX-512 without bf16, fp32,
+`benchmarks/estimate_vs_measured.py --configs 2 --steps 20`, the demo's 300 records, longest 756):
+estimated 2.55 GB vs 2.548 GB measured (+0.1 %); with gradient checkpointing 1.41 vs 1.63 GB (-13.7 %).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import math
 from pathlib import Path
 
 from tunepilot.agent.schemas import Resources, TrainingConfig
+from tunepilot.config import CPU_CHUNK_TOKENS
 
 GiB = 2**30  # "GB" below is GiB, as result.json's peak_rss_mb is MiB
 RUNTIME_GB = {
@@ -62,14 +69,15 @@ QLORA_SPEED = {"cpu": 0.4, "cuda": 0.7}  # nf4 dequantisation per matmul (assume
 MULTI_GPU_EFFICIENCY = 0.9  # DDP all-reduce of the gradients (assumed)
 EVAL_OVERHEAD = 0.19  # measured: 81 s of evaluations and saves on 434 s of steps (val = 1/8 of train, every 20 steps)
 PACK_FILL = 0.94  # measured: 100,017 tokens in 104 packed rows of 1024
-ALLOC_K = {  # CPU heap left fragmented inside one micro-step, x the attention scores of a micro-batch (all
-    # layers, fp32). Since the training child hands the heap's free pages back after every micro-step
-    # (tools/memory_phases.release_free_memory) it no longer grows over a run; fitted 2026-12-03 on an Intel
-    # Xeon (AVX-512, no bf16 instructions), fp32, SmolLM2 LoRA r16 at 1024 tokens: 26 micro-batches 3,859 MB,
-    # 96 micro-batches (the default run) 3,783 MB, both -> 0.74 (with gradient checkpointing 2,446 MB: -8 %).
-    "fp32": 0.74,
-    "bf16": 0.75,  # not re-measured since the release: the old bf16 fit (0.85 x ln(micro / 2.5)) at its
-    # short-run calibration point (6 micro-batches, 3,037 MB), where growth had not yet set in
+ALLOC_K = {  # CPU heap left fragmented inside one backward, x the attention scores of its tokens (all layers,
+    # fp32). The training child hands the heap's free pages back after every micro-step (no growth over a run)
+    # and, in fp32, adds LoRA's update in place (tools/fused_lora.py: 550 MB less fragmentation at 1024 tokens).
+    # Fitted 2026-12-03 on an Intel Xeon (AVX-512, no bf16 instructions), fp32, SmolLM2 LoRA r16 attn+mlp,
+    # 64 conversations (longest 737 tokens), one epoch: chunks of 512 -> 2,626 MB, whole rows of 1024 ->
+    # 3,112 MB; 0.12 gives -2.1 % and +1.4 %.
+    "fp32": 0.12,
+    "bf16": 0.75,  # not re-measured: bf16 runs LoRA under autocast, where the fused update does not apply;
+    # the old bf16 fit (0.85 x ln(micro / 2.5)) at its short-run calibration point (6 micro-batches, 3,037 MB)
 }
 LOGIT_BYTES = {"cpu": 14, "cuda": 16}  # per kept position and vocab entry: bf16 logits, fp32 upcast,
 # log-softmax saved, its gradient; TRL's GPU path adds fp32 entropy/accuracy metrics
@@ -146,10 +154,21 @@ def _batch(cfg: TrainingConfig, device: str) -> int:
     return cfg.batch_size or (1 if device == "cpu" else 4)  # tools/train.py's defaults
 
 
+def backward_tokens(cfg: TrainingConfig, device: str, longest_example: int | None = None) -> int:
+    """Tokens whose activations one backward holds: a GPU micro-batch; on CPU the largest
+    conversation-aligned chunk of a packed row (tools/cpu_trainer.py): the chunk budget, or the longest
+    example where that is longer (it is never cut). Unknown longest example: the whole row."""
+    row = _batch(cfg, device) * cfg.max_length
+    if device != "cpu" or not cfg.packing:
+        return row
+    budget = min(cfg.chunk_tokens or CPU_CHUNK_TOKENS, row)
+    return row if longest_example is None else min(row, max(budget, longest_example))
+
+
 def estimate(model_path: str | Path, cfg: TrainingConfig, *, n_train_tokens: int, trained_fraction: float = 0.15,
              device: str = "cpu", gpus: int = 0, tokens_per_s: float | None = None,
              runtime_overhead_gb: float | None = None, basis: str | None = None, precision: str = "bf16",
-             cpu_probe: dict | None = None) -> Resources:
+             cpu_probe: dict | None = None, longest_example: int | None = None) -> Resources:
     """Time, peak memory (host RAM on CPU, per GPU on CUDA) and storage of training `cfg` on the model in
     `model_path` over n_train_tokens (all tokens of the train split, trained or masked).
 
@@ -158,15 +177,17 @@ def estimate(model_path: str | Path, cfg: TrainingConfig, *, n_train_tokens: int
     probe (`cpu_probe`, tunepilot.precision.matmul_probe) in `precision` x CPU_EFFICIENCY, else FLOPS[device].
     precision: the resolved compute dtype (tunepilot.precision.choose_precision(...).dtype): bf16/fp16 or
     fp32 weights and activations. runtime_overhead_gb: the process baseline, measured (memory store);
-    None: RUNTIME_GB[device]. basis: where tokens_per_s came from."""
+    None: RUNTIME_GB[device]. basis: where tokens_per_s came from. longest_example: tokens of the
+    data's longest example (its metadata), which bounds a CPU backward's chunk from below."""
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device={device!r}: expected 'cpu' or 'cuda'")
     s = model_shape(model_path)
     parts = param_counts(s)
     n_params = sum(parts.values())
     procs = max(1, gpus) if device == "cuda" else 1
-    bs, T = _batch(cfg, device), _seq(cfg, device)
+    bs = _batch(cfg, device)
     tokens_mb = bs * cfg.max_length  # tokens of one micro-batch (per process)
+    tokens_bw = backward_tokens(cfg, device, longest_example)  # of them, what one backward holds
 
     # memory: weights, adapter, gradients, optimizer
     w = _w(precision)
@@ -185,13 +206,13 @@ def estimate(model_path: str | Path, cfg: TrainingConfig, *, n_train_tokens: int
 
     # activations of one micro-batch: every layer's, or with checkpointing each layer's input + one layer's
     per_layer = activation_bytes_per_token_layer(s, cfg.method, cfg.targets, cfg.rank, w, 4 if device == "cpu" else w)
-    per_layer *= tokens_mb
+    per_layer *= tokens_bw
     if cfg.gradient_checkpointing:
-        acts = s["layers"] * tokens_mb * s["hidden"] * w + 2 * per_layer  # recompute + its gradients
+        acts = s["layers"] * tokens_bw * s["hidden"] * w + 2 * per_layer  # recompute + its gradients
     else:
         acts = s["layers"] * per_layer
     gb["activations"] = acts / GiB
-    kept = trained_fraction * tokens_mb if device == "cpu" else tokens_mb
+    kept = trained_fraction * tokens_bw if device == "cpu" else tokens_mb
     gb["logits"] = kept * s["vocab"] * (LOGIT_BYTES[device] - 2 * (w == 4 and device == "cpu")) / GiB  # fp32:
     # the logits are already fp32 (no upcast copy): 4 + 4 saved log-softmax + 4 gradient
     gb["runtime"] = RUNTIME_GB[device] if runtime_overhead_gb is None else runtime_overhead_gb
@@ -205,7 +226,7 @@ def estimate(model_path: str | Path, cfg: TrainingConfig, *, n_train_tokens: int
         micro = max(1, math.ceil(cfg.epochs * math.ceil(rows / (bs * procs))))
         tokens = n_train_tokens * cfg.epochs
     if device == "cpu":  # the heap's fragmentation inside one micro-step (ALLOC_K)
-        scores = s["heads"] * T * T * 4 * s["layers"]
+        scores = s["heads"] * tokens_bw * tokens_bw * 4 * s["layers"]
         gb["allocator"] = ALLOC_K["fp32" if w == 4 else "bf16"] * scores / GiB
     peak = sum(gb.values())
 
@@ -244,7 +265,8 @@ def estimate(model_path: str | Path, cfg: TrainingConfig, *, n_train_tokens: int
         training_time=_human_time(time_s), gpu_memory=f"{_human_gb(peak)} {where}", storage=_human_gb(storage),
         training_time_s=round(time_s, 1), peak_memory_gb=round(peak, 3), storage_gb=round(storage, 4),
         device=device, breakdown_gb={k: round(v, 4) for k, v in gb.items()},
-        basis=f"{basis}; {micro} micro-batches of {tokens_mb} tokens, {tokens:.0f} tokens")
+        basis=f"{basis}; {micro} micro-batches of {tokens_mb} tokens"
+              + (f" (backward in chunks of <= {tokens_bw})" if tokens_bw < tokens_mb else "") + f", {tokens:.0f} tokens")
 
 
 def _human_time(s: float) -> str:

@@ -39,6 +39,7 @@ class DataSummary(BaseModel):
     splits: dict[str, int]
     mean_tokens: float
     rejected: dict[str, int]
+    max_tokens: int | None = None  # the longest example: a CPU backward holds at least that (chunk_tokens)
 
 
 class TrainArgs(_Args):

@@ -122,8 +122,9 @@ class Toolbox:
             done = out / "metadata.json"  # written last: the folder is complete (a resumed run)
             meta = json.loads(done.read_text()) if done.exists() else generate_dataset(spec).metadata
         splits = meta.get("splits") or {s: count_lines(out / f"{s}.jsonl") for s in ("train", "val", "test")}
-        data = DataSummary(path=str(out), splits=splits, mean_tokens=(meta.get("tokens") or {}).get("mean", 400.0),
-                           rejected=meta.get("rejected", {}))
+        tokens = meta.get("tokens") or {}
+        data = DataSummary(path=str(out), splits=splits, mean_tokens=tokens.get("mean", 400.0),
+                           max_tokens=tokens.get("max"), rejected=meta.get("rejected", {}))
         self.journal.log(self.actor, "tool", tool="generate_data", input=args.model_dump(exclude_none=True),
                          output=data.model_dump())
         return data
@@ -158,7 +159,8 @@ class Toolbox:
             spec = planned if cuda else self._train_spec(it, config)  # no GPU here: train.sh is for the GPU machine
         else:
             res = estimate(self.model_path, config, n_train_tokens=n_tokens, device="cuda" if cuda else "cpu",
-                           gpus=self.hardware.get("gpus", 0), precision=precision.dtype, **kw)
+                           gpus=self.hardware.get("gpus", 0), precision=precision.dtype,
+                           longest_example=self.data.max_tokens if self.data else None, **kw)
         self._planned = (config, spec)
         ev = self.request.evaluation
         plan = Plan(iteration=it, planner=self.actor.split(":", 1)[-1], training_script=train_script(self, planned if dist else spec, it),
@@ -319,8 +321,12 @@ class Toolbox:
 
         if self.evaluated is None:
             raise TunepilotError("decide needs an evaluation: call evaluate first")
+        not_exported = None
         if self.needs_export():
-            self.export(ExportArgs())
+            try:
+                self.export(ExportArgs())
+            except BudgetExceeded as refused:  # this iteration is still decided, on the merged model's numbers
+                not_exported = f"not exported ({refused}): judged on the merged model in transformers"
         e = self.evaluated
         metrics = {"success_rate": e.success_rate, "latency_avg_s": e.latency_avg_s, "memory_gb": e.memory_gb,
                    "per_role": e.per_role, "general_probe": e.general_probe, "runtime": "transformers",
@@ -331,6 +337,8 @@ class Toolbox:
                         "per_role": x.per_role or e.per_role, "runtime": f"llama.cpp {x.quant.upper()}",
                         "transformers_success_rate": e.success_rate}
         d = decide(metrics, self.request.criteria, self.base)
+        if not_exported:
+            d = d.model_copy(update={"reasons": d.reasons + [not_exported]})
         if x is not None and not x.template_ok:
             d = d.model_copy(update={"action": "iterate" if d.action == "deploy" else d.action,
                                      "failing": sorted(set(d.failing) | {"template"}),

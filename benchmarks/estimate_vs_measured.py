@@ -55,7 +55,8 @@ def main():
         tokens = card.metadata["tokens"]["mean"] * card.metadata["splits"]["train"]
         for name, change in list(CONFIGS.items())[: a.configs]:
             cfg = TrainingConfig(max_steps=a.steps, **change)
-            est = estimate(model, cfg, n_train_tokens=int(tokens), precision=prec.dtype, cpu_probe=probe)
+            est = estimate(model, cfg, n_train_tokens=int(tokens), precision=prec.dtype, cpu_probe=probe,
+                           longest_example=card.metadata["tokens"]["max"])
             r = train(TrainSpec(data=data, out=Path(tmp) / f"run{len(rows)}", model=model, max_steps=a.steps,
                                 eval_steps=20, rank=cfg.rank, targets=cfg.targets, max_length=cfg.max_length,
                                 gradient_checkpointing=cfg.gradient_checkpointing, precision=a.precision))

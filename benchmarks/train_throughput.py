@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tunepilot.config import CPU_CHUNK_TOKENS  # noqa: E402
 from tunepilot.tools.dataset import DatasetSpec, generate_dataset  # noqa: E402
 from tunepilot.tools.train import TrainSpec, train  # noqa: E402
 from tunepilot.models import resolve_model  # noqa: E402
@@ -42,6 +43,7 @@ def main():
     p.add_argument("--out", type=Path, help="write the numbers as JSON here")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     p.add_argument("--gradient-checkpointing", action="store_true", help="ours with gradient checkpointing too")
+    p.add_argument("--chunk-tokens", type=int, help=f"ours: tokens per backward on CPU (default {CPU_CHUNK_TOKENS})")
     a = p.parse_args()
     model = resolve_model(a.model)
     prec = choose_precision(a.precision)
@@ -50,7 +52,8 @@ def main():
         data = Path(tmp) / "data"
         generate_dataset(DatasetSpec(out=data, n=a.n, seed=0, model=model))
         ours = train(TrainSpec(data=data, out=Path(tmp) / "ours", model=model, epochs=1, eval_steps=10_000,
-                               precision=a.precision, gradient_checkpointing=a.gradient_checkpointing))
+                               precision=a.precision, gradient_checkpointing=a.gradient_checkpointing,
+                               chunk_tokens=a.chunk_tokens))
         answers = eval_speed(data, model, ours.adapter, a.precision)
         rows = {"tunepilot": {"tokens_per_s": ours.train_tokens_per_s, "wall_tokens_per_s": ours.tokens_per_s,
                               "peak_rss_mb": ours.peak_rss_mb, "wall_s": ours.wall_s, "eval_save_s": ours.eval_save_s},
@@ -66,7 +69,11 @@ def main():
     ours_row = rows["tunepilot"]
     print(f"\n{cpu_info().kind}, {prec.dtype}; {a.n} examples, LoRA r16 attention+MLP, one epoch; gradient "
           f"checkpointing: ours {'on' if a.gradient_checkpointing else 'off'}, "
-          f"TRL {'on' if peer.get('gradient_checkpointing') else 'off'}")
+          f"TRL {'on' if peer.get('gradient_checkpointing') else 'off'}; both: padding-free rows of 1024 tokens, "
+          f"accumulation 2")
+    if prec.device == "cpu":  # what our CPU trainer does differently (tools/cpu_trainer.py)
+        print(f"ours on CPU: LoRA update added in place, each row's backward in conversation-aligned chunks of "
+              f"<= {a.chunk_tokens or CPU_CHUNK_TOKENS} tokens, LM head at trained positions only")
     print(f"{'':20s} {'tokens/s':>10s} {'peak RSS MB':>12s} {'wall s':>8s}")
     print(f"{'tunepilot':20s} {ours_row['tokens_per_s']:10.1f} {ours_row['peak_rss_mb']:12.0f} "
           f"{ours_row['wall_s']:8.0f}   ({ours_row['wall_tokens_per_s']:.1f} tokens/s with its "

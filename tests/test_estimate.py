@@ -25,15 +25,17 @@ SMOLLM2 = {  # SmolLM2-135M-Instruct's config.json, the fields that shape it
 
 # Peak RSS (result.json's peak_rss_mb) of `tunepilot train` on SmolLM2-135M-Instruct, LoRA r16 attn+mlp, batch 1,
 # grad_accum 2, on 2 CPU cores: (config, n_train_tokens, trained_fraction from loss_mask_audit.json, MB measured)
-CALIBRATION = [  # (config, train tokens, trained fraction, precision, measured peak RSS MB)
-    # 2026-12-03, Intel Xeon (AVX-512, no bf16 instructions), fp32, heap released after every micro-step:
-    (TrainingConfig(max_length=1024), 96_192, 0.163, "fp32", 3783),  # `make demo`'s run: 48 steps, 96 micro-batches
-    (TrainingConfig(max_length=1024), 25_562, 0.163, "fp32", 3859),  # `make bench`'s 64 conversations, 13 steps
-    (TrainingConfig(max_length=1024, gradient_checkpointing=True), 25_562, 0.163, "fp32", 2446),
-    # 2026-11-22, AMD EPYC with native bf16, bf16, 3 steps (before the release; the heap had not grown yet):
-    (TrainingConfig(max_length=1024, max_steps=3), 20_030, 0.137, "bf16", 3037),  # 60 generated examples
-    (TrainingConfig(max_length=768, max_steps=3), 20_030, 0.137, "bf16", 2282),
-    (TrainingConfig(max_length=1024, max_steps=3, gradient_checkpointing=True), 20_030, 0.137, "bf16", 1962),
+CALIBRATION = [  # (config, train tokens, trained fraction, precision, longest example, measured peak RSS MB)
+    # 2026-12-03, Intel Xeon (AVX-512, no bf16 instructions), fp32, LoRA update in place, backward in chunks:
+    (TrainingConfig(max_steps=20), 97_704, 0.15, "fp32", 756, 2548),  # the demo's data (300 records), 20 steps
+    (TrainingConfig(max_steps=20, gradient_checkpointing=True), 97_704, 0.15, "fp32", 756, 1633),
+    (TrainingConfig(), 25_562, 0.163, "fp32", 737, 2648),  # `make bench`: 64 conversations, 13 steps
+    (TrainingConfig(chunk_tokens=1024), 25_562, 0.163, "fp32", 737, 3112),  # the same, whole rows
+    # 2026-11-22, AMD EPYC with native bf16, bf16, 3 steps, whole rows (before chunks and the heap release):
+    (TrainingConfig(max_length=1024, max_steps=3, chunk_tokens=1024), 20_030, 0.137, "bf16", None, 3037),
+    (TrainingConfig(max_length=768, max_steps=3, chunk_tokens=768), 20_030, 0.137, "bf16", None, 2282),
+    (TrainingConfig(max_length=1024, max_steps=3, gradient_checkpointing=True, chunk_tokens=1024), 20_030, 0.137,
+     "bf16", None, 1962),
 ]
 
 
@@ -123,15 +125,34 @@ def test_resources_fields(smollm2):
         estimate(smollm2, TrainingConfig(), n_train_tokens=1, device="tpu")
 
 
-@pytest.mark.parametrize("cfg,n_tokens,trained_fraction,precision,measured_mb", CALIBRATION)
-def test_calibration_within_15_percent(smollm2, cfg, n_tokens, trained_fraction, precision, measured_mb):
-    r = estimate(smollm2, cfg, n_train_tokens=n_tokens, trained_fraction=trained_fraction, precision=precision)
+@pytest.mark.parametrize("cfg,n_tokens,trained_fraction,precision,longest,measured_mb", CALIBRATION)
+def test_calibration_within_15_percent(smollm2, cfg, n_tokens, trained_fraction, precision, longest, measured_mb):
+    r = estimate(smollm2, cfg, n_train_tokens=n_tokens, trained_fraction=trained_fraction, precision=precision,
+                 longest_example=longest)
     assert abs(r.peak_memory_gb * 1024 - measured_mb) / measured_mb < 0.15, (r.peak_memory_gb * 1024, measured_mb)
 
 
 def test_calibration_time(smollm2):
-    r = estimate(smollm2, CALIBRATION[0][0], n_train_tokens=129_823, trained_fraction=0.147)
+    r = estimate(smollm2, TrainingConfig(max_length=1024), n_train_tokens=129_823, trained_fraction=0.147)
     assert abs(r.training_time_s - 515) / 515 < 0.15  # 1.3 epochs of the demo data took 515 s (2026-11-30)
+
+
+def test_cpu_backward_holds_one_chunk_or_the_longest_example(smollm2):
+    """On CPU a backward holds the largest conversation-aligned chunk: the budget, or the longest example
+    when that is longer; unknown data means the whole row; GPUs and padded batches keep whole rows."""
+    from tunepilot.agent.estimate import backward_tokens
+
+    assert backward_tokens(TrainingConfig(), "cpu", longest_example=300) == 512
+    assert backward_tokens(TrainingConfig(), "cpu", longest_example=756) == 756
+    assert backward_tokens(TrainingConfig(), "cpu", longest_example=5000) == 1024  # truncated to max_length
+    assert backward_tokens(TrainingConfig(), "cpu") == 1024
+    assert backward_tokens(TrainingConfig(chunk_tokens=256), "cpu", longest_example=100) == 256
+    assert backward_tokens(TrainingConfig(packing=False), "cpu", longest_example=100) == 1024
+    assert backward_tokens(TrainingConfig(), "cuda", longest_example=100) == 4 * 1024
+    small, whole = (estimate(smollm2, TrainingConfig(), n_train_tokens=100_000, precision="fp32", longest_example=n)
+                    for n in (300, None))
+    assert small.breakdown_gb["activations"] == pytest.approx(whole.breakdown_gb["activations"] * 512 / 1024, rel=1e-3)
+    assert "backward in chunks of <= 512" in small.basis and "chunks" not in whole.basis
 
 
 def test_cpu_rate_comes_from_the_probe_in_the_dtype_trained(smollm2):

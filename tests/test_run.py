@@ -155,6 +155,40 @@ def test_every_tool_checks_the_budget_before_it_starts(tmp_path):
     assert [e["tool"] for e in refused] == ["generate_data", "evaluate", "export"]
 
 
+def test_an_export_refused_by_the_budget_still_decides_this_iteration(tmp_path, monkeypatch):
+    """The demo's second iteration was evaluated, its export refused by the budget, and the run ended on
+    the first iteration's decision. The iteration must be decided on its own (transformers) numbers,
+    saying it was not exported."""
+    from tunepilot.agent import playbook
+    from tunepilot.agent.records import DataSummary, EvalSummary, TrainSummary
+    from tunepilot.agent.schemas import Request
+
+    monkeypatch.setitem(playbook.CAPABILITIES, "export", True)  # llama.cpp present: this iteration needs an export
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    tb = _toolbox(tmp_path / "run", Request(goal="g", budget={"max_wall_s": 600},
+                                            criteria={"min_success": 0.25, "iterate_success": 0.1, "max_latency_s": 5}))
+    tb.t0 -= 201  # 399 s left
+    st = tb.state
+    st.trained = TrainSummary(iteration=1, adapter=str(adapter), steps=1, train_loss=1.0, eval_loss=1.0,
+                              tokens_per_s=1.0, peak_memory_gb=1.0, wall_s=1.0, stopped_early=False, signals=[],
+                              estimate={})
+    st.data = DataSummary(path=str(tmp_path), splits={"train": 1}, mean_tokens=1.0, rejected={})
+    st.evaluated = EvalSummary(iteration=1, success_rate=0.3, latency_avg_s=2.0, latency_p95_s=3.0, memory_gb=1.0,
+                               per_role={}, failures={}, base=None, comparison=None, report="r")
+    st.iteration = 1
+    st.export_s = [450.0]  # the last export took 7.5 min
+    assert tb.needs_export()
+    d = tb.decide()
+    assert d.action == "deploy" and d.metrics["runtime"] == "transformers" and d.metrics["success_rate"] == 0.3
+    assert any("not exported" in r and "exceeds the remaining budget" in r for r in d.reasons), d.reasons
+    kinds = [e["kind"] for e in _events(tmp_path / "run")]
+    assert kinds[-2:] == ["refused", "decision"]
+    decision = _events(tmp_path / "run")[-1]["output"]
+    assert decision["iteration"] == 1 and decision.get("export") is None
+
+
 def test_a_reject_from_another_terminal_stops_the_run_before_its_next_tool(tmp_path):
     from tunepilot.agent.records import DataArgs, Rejected
     from tunepilot.agent.schemas import Request
