@@ -97,9 +97,11 @@ def test_real_memory_cap_oom_is_diagnosed_and_the_batch_halved(tiny_model, tiny_
     # it, 2026-12-01): batch 16 x 1024 tokens peaks at ~4,010 MB of address space, batch 8 at ~3,224 MB,
     # run to run within 50 MB. So batch 16 fails in the allocator for real, and the ladder's first fix
     # (halve the micro-batch, double the accumulation) fits with ~0.45 GB to spare.
+    # Whole rows (chunk_tokens above the 16 x 1024-token row): since the CPU trainer computes a row's
+    # gradient in conversation-aligned chunks, the default run fits batch 16 under the same cap (below).
     events = []
     spec = TrainSpec(data=tiny_data, out=tmp_path / "t", model=tiny_model, max_steps=2, batch_size=16,
-                     memory_limit_gb=3.6, precision="fp32")
+                     memory_limit_gb=3.6, precision="fp32", chunk_tokens=16 * 1024)
     result, final, fixes = train_with_recovery(spec, max_fixes=2, log=lambda k, **kw: events.append((k, kw)))
     assert final.batch_size == 8 and final.grad_accum == 4 and result.steps == 2
     assert result.peak_vm_mb < 3.6 * 1024
@@ -109,3 +111,8 @@ def test_real_memory_cap_oom_is_diagnosed_and_the_batch_halved(tiny_model, tiny_
     assert fix["tool"] == "fix:halve_batch"
     assert fix["output"] == {"batch_size": {"from": 16, "to": 8}, "grad_accum": {"from": 2, "to": 4}}
     assert [f["id"] for f in fixes] == ["halve_batch"]
+    # the same batch of 16 in chunks of <= 512 tokens (the CPU default) fits the cap without any fix
+    chunked, final, fixes = train_with_recovery(spec.model_copy(update={"out": tmp_path / "c", "chunk_tokens": None}),
+                                                max_fixes=2, log=lambda k, **kw: None)
+    assert fixes == [] and final.batch_size == 16 and chunked.steps == 2
+    assert chunked.peak_vm_mb < result.peak_vm_mb
