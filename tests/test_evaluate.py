@@ -133,7 +133,7 @@ def test_greedy_drops_finished_rows_and_matches_generate(tiny_model):
     free = free[:, enc["input_ids"].shape[1]:].tolist()
     gen.stop = [free[0][2], free[3][6]]  # row 0 stops at its 3rd token, row 3 by its 7th: the batch must shrink
     sizes = []
-    hook = gen.model.register_forward_pre_hook(lambda m, a, kw: sizes.append(kw["input_ids"].shape[0]), with_kwargs=True)
+    hook = gen.model.register_forward_pre_hook(lambda m, a, kw: sizes.append(tuple(kw["input_ids"].shape)), with_kwargs=True)
     mine = gen.greedy(enc["input_ids"], enc["attention_mask"], 12)
     hook.remove()
     with torch.inference_mode():
@@ -143,7 +143,33 @@ def test_greedy_drops_finished_rows_and_matches_generate(tiny_model):
         end = next((i for i, t in enumerate(r) if t in gen.stop), None)
         assert row == (r if end is None else r[: end + 1])
     assert len(mine[0]) == 3 and len(mine[3]) <= 7 and max(len(r) for r in mine) == 12
-    assert sizes[0] == 4 and min(sizes) < 4 and sizes == sorted(sizes, reverse=True)
+    # on CPU each prompt's forward runs alone, without its padding; then the batched decode steps shrink
+    assert sizes[:4] == [(1, int(k)) for k in enc["attention_mask"].sum(-1)]
+    steps = [b for b, width in sizes[4:]]
+    assert {w for _, w in sizes[4:]} == {1} and steps[0] == 4 and min(steps) < 4 and steps == sorted(steps, reverse=True)
+
+
+def test_padded_prefill_equals_the_rows_alone(tiny_model):
+    """The batch prefilled in one padded forward (what a GPU runs) decodes the same tokens as the rows
+    prefilled alone (what the CPU runs), and each row the same as with no other row beside it."""
+    import torch
+
+    from tunepilot.tools.evaluate import Generator
+
+    gen = Generator(tiny_model, precision="fp32")
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in gen.model.parameters():
+            if p.dim() > 1:
+                p.normal_(0, 0.3)
+    enc = _prompts(gen)
+    rows = gen.greedy(enc["input_ids"], enc["attention_mask"], 10)
+    gen._prefill_rows = lambda ids, mask, cache: None  # the padded forward
+    assert gen.greedy(enc["input_ids"], enc["attention_mask"], 10) == rows
+    for i, k in enumerate(enc["attention_mask"].sum(-1).tolist()):
+        alone = enc["input_ids"][i:i + 1, -k:]
+        assert gen.greedy(alone, torch.ones_like(alone), 10) == [rows[i]]
+    assert len({tuple(r) for r in rows}) > 1  # rows differ: the placement per row is checked
 
 
 def test_base_evaluation_is_reused_until_model_data_or_settings_change(tiny_model, tiny_data, tmp_path, monkeypatch):

@@ -102,10 +102,13 @@ class Generator:
         rows: list[list[int]] = [[] for _ in live]
         stop = torch.tensor(self.stop, device=ids.device)
         cache = DynamicCache(config=self.model.config)
+        cache.layers = [reserved(layer, max_new_tokens) for layer in cache.layers]
         pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
         with torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache,
-                                use_cache=True, logits_to_keep=1).logits[:, -1]
+            logits = self._prefill_rows(ids, mask, cache)
+            if logits is None:  # one padded forward (GPU, or a batch that is not left-padded)
+                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache,
+                                    use_cache=True, logits_to_keep=1).logits[:, -1]
             pos = pos[:, -1:]
             for step in range(max_new_tokens):
                 scores = logits.float()
@@ -132,3 +135,80 @@ class Generator:
                 logits = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos,
                                     cache=cache, use_cache=True).logits[:, -1]
         return rows
+
+    def _prefill_rows(self, ids, mask, cache):
+        """On CPU, each prompt's forward alone, without its padding, its keys and values placed in the
+        batch's left-padded cache; the decode steps are then batched as usual. The same positions and the
+        same keys as one padded forward, but no pad tokens computed and causal attention without a mask
+        (SDPA's faster path). 2 cores (Intel Xeon, fp32), the first 32 BFCL live_multiple prompts (up to 2,769
+        tokens, padded to 88,608): prefill and 65 steps took 9.5 min padded with torch.cat-ed caches, 7.9 with
+        the reserved cache, 2.0 with the rows alone (README, "Evaluating faster"). None where it does not
+        apply (GPU: one wide forward is faster there)."""
+        import torch
+        from transformers import DynamicCache
+
+        n = mask.sum(-1).tolist()
+        width = ids.shape[1]
+        if ids.device.type != "cpu" or not all(getattr(layer, "place", None) for layer in cache.layers) \
+                or any(not bool(mask[i, width - k:].all()) for i, k in enumerate(n)):
+            return None
+        last = []
+        for i, k in enumerate(n):
+            alone = DynamicCache(config=self.model.config)
+            out = self.model(input_ids=ids[i:i + 1, width - k:], position_ids=torch.arange(k, device=ids.device)[None],
+                             cache=alone, use_cache=True, logits_to_keep=1)
+            last.append(out.logits[:, -1])
+            for layer, own in zip(cache.layers, alone.layers):
+                layer.place(i, ids.shape[0], width, own.keys, own.values)
+        return torch.cat(last)
+
+
+def reserved(layer, tokens: int):
+    """A full-attention cache layer with room for `tokens` more positions after the prompt: each decode
+    step writes its key and value into the room instead of `torch.cat`-ing the whole cache into a new
+    tensor (a copy of every layer's cache per token, and the page faults of its allocation: on 2 cores,
+    Intel Xeon, fp32, the first 32 BFCL live_multiple prompts took 9.5 min with it, 7.9 without, system time
+    5.5 -> 3.6 min). Other layer kinds (sliding window, linear attention) are returned as they are."""
+    import torch
+    from transformers.cache_utils import DynamicLayer
+
+    if type(layer) is not DynamicLayer:
+        return layer
+
+    class ReservedLayer(DynamicLayer):
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:  # the prompt: allocate it with the room behind it
+                self.device, b, h, n, d = key_states.device, *key_states.shape
+                self._k = key_states.new_empty(b, h, n + tokens, d)
+                self._v = value_states.new_empty(b, value_states.shape[1], n + tokens, value_states.shape[-1])
+                self._n, self.is_initialized = 0, True
+            n, m = self._n, key_states.shape[-2]
+            if n + m > self._k.shape[-2]:  # past the room (not in greedy): grow as DynamicLayer does
+                self._k = torch.cat([self._k[..., :n, :], key_states], dim=-2)
+                self._v = torch.cat([self._v[..., :n, :], value_states], dim=-2)
+            else:
+                self._k[..., n:n + m, :] = key_states
+                self._v[..., n:n + m, :] = value_states
+            self._n = n + m
+            self.keys, self.values = self._k[..., :self._n, :], self._v[..., :self._n, :]
+            return self.keys, self.values
+
+        def place(self, row: int, batch: int, width: int, keys, values) -> None:
+            """Row `row`'s prompt keys and values (computed alone), right-aligned in a left-padded batch of
+            `width` positions; the pad positions hold zeros (masked, never attended)."""
+            if not self.is_initialized:
+                self.device, (_, h, _, d), hv = keys.device, keys.shape, values.shape[1]
+                self._k = keys.new_zeros(batch, h, width + tokens, d)
+                self._v = values.new_zeros(batch, hv, width + tokens, values.shape[-1])
+                self._n, self.is_initialized = width, True
+            k = keys.shape[-2]
+            self._k[row, :, width - k:width] = keys[0]
+            self._v[row, :, width - k:width] = values[0]
+            self.keys, self.values = self._k[..., :self._n, :], self._v[..., :self._n, :]
+
+        def batch_select_indices(self, indices) -> None:
+            if self.is_initialized:
+                self._k, self._v = self._k[indices], self._v[indices]
+                self.keys, self.values = self._k[..., :self._n, :], self._v[..., :self._n, :]
+
+    return ReservedLayer()
