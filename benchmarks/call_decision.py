@@ -26,6 +26,7 @@ from tunepilot.precision import cpu_info  # noqa: E402
 from tunepilot.tools.bfcl import load_suite  # noqa: E402
 from tunepilot.tools.data.io import load_split  # noqa: E402
 from tunepilot.tools.generator import Generator  # noqa: E402
+from tunepilot.tools.suites import spread  # noqa: E402
 
 CATEGORIES = ("simple_python", "multiple", "irrelevance", "live_irrelevance")
 
@@ -57,7 +58,7 @@ def main():
     p.add_argument("--limit", type=int, default=30)
     a = p.parse_args()
     g = Generator(a.model, adapter=a.adapter)
-    groups = {c: load_suite(c, limit=a.limit) for c in CATEGORIES}
+    groups = {c: spread(load_suite(c), a.limit) for c in CATEGORIES}  # spread over the file, as the evaluator samples
     own = [r for r in load_split(a.data, a.split) if r.get("tools")]
     groups[f"{a.split}: call"] = [r for r in own if r["meta"].get("kind") not in ("no_tool", "ask", "code")][: a.limit]
     groups[f"{a.split}: no call"] = [r for r in own if r["meta"].get("kind") == "no_tool"][: a.limit]

@@ -72,6 +72,8 @@ def test_all_suites_one_table(tiny_model, tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)["suites"]
     assert [r["suite"] for r in rows] == [f"bfcl:{c}" for c in CATEGORIES] + ["humaneval"]
     assert all(r["items"] == 1 and r["base"] is not None and r["diff_ci95"] is not None for r in rows)
+    # the tuned model's answer per item travels with the row (what a reader of the table looks at next)
+    assert all([a["id"] for a in r["answers"]] and isinstance(r["answers"][0]["output"], str) for r in rows)
     irrelevance = next(r for r in rows if r["suite"] == "bfcl:irrelevance")
     assert irrelevance["base"] in (0.0, 1.0)
 

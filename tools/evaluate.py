@@ -40,7 +40,7 @@ class EvalSpec(BaseModel):
     adapter: Path | None = None  # --adapter: LoRA adapter folder to evaluate on top of --model
     gguf: Path | None = None  # --gguf: evaluate this GGUF in llama.cpp instead (an exported model)
     endpoint: str | None = None  # --endpoint: an OpenAI-compatible server (tunepilot serve), over HTTP, as is
-    limit: int | None = Field(None, ge=1, le=100_000)  # --limit: first N items
+    limit: int | None = Field(None, ge=1, le=100_000)  # --limit: the first N items of a split; N spread evenly over a suite
     compare_base: bool = False  # --compare-base: also score the base model, paired test
     split: str = "test"
     batch_size: int = Field(32, ge=1, le=1024)  # --batch-size: generation batch; rows leave it as they finish (Generator.greedy),
@@ -321,17 +321,17 @@ def mcnemar(base: list[bool], tuned: list[bool], seed: int = 0) -> dict:
 
 
 def load_items(spec: EvalSpec) -> tuple[list[dict], str]:
-    if spec.suite == "humaneval":
-        from tunepilot.tools.humaneval import load_humaneval
-
-        return load_humaneval(spec.limit), "humaneval"
     if spec.suite:
+        from tunepilot.tools.bfcl import load_suite
+        from tunepilot.tools.humaneval import load_humaneval
+        from tunepilot.tools.suites import spread
+
+        if spec.suite == "humaneval":
+            return spread(load_humaneval(), spec.limit), "humaneval"
         if not spec.suite.startswith("bfcl:"):
             raise TunepilotError(f"--suite {spec.suite}: unknown suite; use humaneval or bfcl:<category>, "
                                  "e.g. bfcl:simple_python")
-        from tunepilot.tools.bfcl import load_suite
-
-        return load_suite(spec.suite.split(":", 1)[1], spec.limit), spec.suite
+        return spread(load_suite(spec.suite.split(":", 1)[1]), spec.limit), spec.suite
     from tunepilot.tools.data.io import load_split
 
     items = load_split(spec.data, spec.split)

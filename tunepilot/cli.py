@@ -109,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--gguf", type=Path, help="score an exported GGUF in llama.cpp (tunepilot export)")
     e.add_argument("--endpoint", help="score an OpenAI-compatible server (e.g. tunepilot serve) over HTTP: "
                                       "http://127.0.0.1:8000/v1")
-    e.add_argument("--limit", type=int)
+    e.add_argument("--limit", type=int, help="the first N items of a split; N spread evenly over a --suite")
     e.add_argument("--compare-base", action="store_true")
     e.add_argument("--batch-size", type=int, help="generation batch (default 32)")
     e.add_argument("--latency-probe", type=int, default=5, help="answers timed one request at a time for latency (0: off)")
