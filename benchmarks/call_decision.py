@@ -26,7 +26,7 @@ from tunepilot.precision import cpu_info  # noqa: E402
 from tunepilot.tools.bfcl import load_suite  # noqa: E402
 from tunepilot.tools.data.io import load_split  # noqa: E402
 from tunepilot.tools.generator import Generator  # noqa: E402
-from tunepilot.tools.suites import spread  # noqa: E402
+from tunepilot.tools.sampling import spread  # noqa: E402
 
 CATEGORIES = ("simple_python", "multiple", "irrelevance", "live_irrelevance")
 

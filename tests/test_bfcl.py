@@ -164,7 +164,7 @@ def test_a_limited_suite_is_spread_over_the_whole_file():
     """--limit on a third-party suite samples evenly over its file, not its first items (the first 32
     of simple_python scored 78.1 % for the quick start's adapter, all 400 scored 47.5 %)."""
     from tunepilot.tools.evaluate import EvalSpec, load_items
-    from tunepilot.tools.suites import spread
+    from tunepilot.tools.sampling import spread
 
     items, source = load_items(EvalSpec(suite="bfcl:simple_python", limit=4))
     assert source == "bfcl:simple_python"

@@ -324,7 +324,7 @@ def load_items(spec: EvalSpec) -> tuple[list[dict], str]:
     if spec.suite:
         from tunepilot.tools.bfcl import load_suite
         from tunepilot.tools.humaneval import load_humaneval
-        from tunepilot.tools.suites import spread
+        from tunepilot.tools.sampling import spread
 
         if spec.suite == "humaneval":
             return spread(load_humaneval(), spec.limit), "humaneval"

@@ -28,16 +28,6 @@ def suites(name: str) -> list[str]:
     return [name]
 
 
-def spread(items: list, limit: int | None) -> list:
-    """`limit` items spread evenly over a third-party suite, in file order (all of it without a limit).
-    Suite files are not shuffled: BFCL simple_python's first 32 items scored 78.1 % for the quick
-    start's adapter where all 400 scored 47.5 % (README, "Full BFCL categories"), so the first N
-    would overstate a sample. Deterministic: every iteration scores the same items."""
-    if not limit or limit >= len(items):
-        return items
-    return [items[i * len(items) // limit] for i in range(limit)]
-
-
 def compare_suites(spec, names: list[str], progress=None) -> list[dict]:
     """Evaluate `spec` (an EvalSpec with an adapter) on each suite with the base model too."""
     from tunepilot.tools.evaluate import evaluate
