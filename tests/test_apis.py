@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import datetime as dt
 import re
 
 import jsonschema
@@ -33,17 +32,6 @@ def _call(rec: dict) -> tuple[dict, str, dict]:
     return tool, fn["name"], json.loads(fn["arguments"])
 
 
-def _worded(value: str, text: str) -> bool:
-    """A value the request words as people do while the schema's description asks for a format: an
-    ISO date said as "March 11th, 2022" / "11 March 2022", a "City, ST" said as the city alone."""
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        d = dt.date.fromisoformat(value)
-        day = rf"{d.day}(st|nd|rd|th)?"
-        return re.search(rf"\b({d:%B}|{d:%b}) {day}, {d.year}\b|\b{d.day} {d:%B} {d.year}\b", text) is not None
-    city, _, state = value.rpartition(", ")
-    return bool(city) and len(state) == 2 and state.isupper() and city in text
-
-
 def _mentioned(value, schema: dict, text: str) -> bool:
     """Whether a literal argument value is stated in the request (booleans and enums excepted)."""
     if "enum" in schema or schema["type"] == "boolean":
@@ -53,7 +41,7 @@ def _mentioned(value, schema: dict, text: str) -> bool:
     if schema["type"] == "array":
         return all(_mentioned(x, schema["items"], text) for x in value)
     if isinstance(value, str):
-        return value in text or _worded(value, text)
+        return value in text
     plain = re.sub(r"(?<=\d),(?=\d{3})", "", text)  # 12,500 -> 12500
     if isinstance(value, int) and 0 <= value <= 12 and re.search(rf"\b{WORDS[value]}\b", text):
         return True
@@ -215,32 +203,3 @@ def test_function_names_are_a_finite_set():
     names = apis.all_function_names()
     assert len(names) > 500
     assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", n) for n in names)
-
-
-def test_dates_are_worded_as_people_write_them_and_called_in_iso():
-    rng = random.Random(0)
-    for iso in ("2022-03-11", "2021-01-01", "2023-06-22", "2020-12-03", "2019-07-13", "2024-02-29"):
-        seen = {apis._date_text(rng, iso) for _ in range(40)}
-        assert len(seen) >= 3 and all(_worded(iso, s) for s in seen), seen
-        assert not any(_worded("2022-03-12", s) for s in seen if iso == "2022-03-11")  # a neighbouring day is not it
-    recs = [apis.sample_api_record(random.Random(i), "coder", family="table_booking") for i in range(60)]
-    worded = [r for r in recs if "-" not in r["messages"][0]["content"].split(" on ", 1)[-1][:12]]
-    assert 10 <= len(worded) <= 50  # about half: the model sees both and must call with YYYY-MM-DD
-    for r in worded:
-        date = next(v for v in json.loads(r["messages"][1]["tool_calls"][0]["function"]["arguments"]).values()
-                    if isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v))
-        assert _worded(date, r["messages"][0]["content"])
-
-
-def test_city_state_format_from_the_description_not_the_words():
-    seen = set()
-    for i in range(80):
-        r = apis.sample_api_record(random.Random(i), "coder", family="places_nearby")
-        tool = r["tools"][[t["function"]["name"] for t in r["tools"]].index(r["messages"][1]["tool_calls"][0]["function"]["name"])]
-        args = json.loads(r["messages"][1]["tool_calls"][0]["function"]["arguments"])
-        loc = next(k for k, s in tool["function"]["parameters"]["properties"].items() if "City and state" in s["description"])
-        city, state = args[loc].rsplit(", ", 1)
-        text = r["messages"][0]["content"]
-        assert len(state) == 2 and city in text
-        seen.add("city alone" if f"{city}, " not in text and not text.rstrip("?.").endswith(city + ",") else "with state")
-    assert seen == {"city alone", "with state"}

@@ -9,7 +9,6 @@ import re
 import pytest
 
 from tunepilot.tools.data import apis, assistant, compose
-from test_apis import _worded  # tests/ is on sys.path (pytest's rootdir conftest)
 from tunepilot.tools.data.validate import ContaminationGuard, ValueShare, call_errors, call_values
 
 
@@ -42,8 +41,7 @@ def test_parallel_calls_one_tool_several_times_in_one_turn():
         for _, args in calls:  # each free-text value is stated in the request
             for k, v in args.items():
                 if isinstance(v, str) and "enum" not in props[k]:
-                    text = r["messages"][0]["content"]
-                    assert v.lower() in text.lower() or _worded(v, text), (k, v, text)
+                    assert v.lower() in r["messages"][0]["content"].lower(), (k, v, r["messages"][0]["content"])
 
 
 def test_multi_call_uses_different_tools_in_one_turn():

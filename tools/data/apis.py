@@ -1268,35 +1268,18 @@ def _join(rng: random.Random, items: list[str], bracket: bool = False) -> str:
     return ", ".join(items) if style < 0.8 else "[" + ", ".join(items) + "]"
 
 
-ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-DATE_WORDS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%B %dth, %Y")  # how people write the day a schema wants ISO
-
-
-def _date_text(rng: random.Random, iso: str) -> str:
-    """An ISO date as a person writes it ("March 11, 2022", "11 March 2022"): every date parameter's
-    description asks for YYYY-MM-DD, so the call carries the ISO form the request does not show."""
-    d = dt.date.fromisoformat(iso)
-    fmt = rng.choice(DATE_WORDS)
-    if fmt.endswith("th, %Y"):  # 1st, 2nd, 3rd, 4th ... 11th, 12th, 13th, 21st
-        suffix = "th" if 10 <= d.day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(d.day % 10, "th")
-        fmt = fmt.replace("th,", suffix + ",")
-    return d.strftime(fmt).replace(" 0", " ").lstrip("0")
-
-
 def _scalar_text(rng: random.Random, v: Any, fmt: str, spell: bool) -> str:
     s = str(v)
     if isinstance(v, int) and spell and 0 <= v <= 12 and (fmt == "{}" or fmt.startswith("{} ")) and rng.random() < 0.2:
         s = WORDS[v]
     elif isinstance(v, (int, float)) and abs(v) >= 10000 and rng.random() < 0.35:
         s = f"{v:,}"
-    elif isinstance(v, str) and ISO_DATE.fullmatch(v) and rng.random() < 0.5:
-        s = _date_text(rng, v)
     return fmt.format(s)
 
 
 def _render(p: P, v: Any, rng: random.Random) -> str:
     """How the request states value v of parameter p."""
-    if p.type == "boolean" or ((p.enum or p.type == "string") and v in p.say):  # a value users word their way
+    if p.type == "boolean" or (p.enum and v in p.say):
         return rng.choice(p.say[v])
     if p.type == "object":
         return p.render(v, rng)
@@ -1418,20 +1401,13 @@ def _record(rng: random.Random, agent_role: str, kind: str, fid: str, tools: lis
                      "answer_keywords": keywords}}
 
 
-# How often a request states an optional parameter (and the call then carries it). BFCL counts an
-# optional value the user gave as required: a 2-epoch adapter on 300 records left it out on 48 of
-# simple_python's 400 items at 0.45 ("in inches", "with toll roads avoided"), and on 57 at 0.6
-# (README, "What the simple_python misses are"): the rate alone does not teach it.
-OPTIONAL_STATED = 0.6
-
-
 def _call_parts(f: F, rng: random.Random, made: tuple[dict, dict] | None = None, vals: dict | None = None,
                 say: dict | None = None, prefix: bool = True):
     """Sample a full single call for f: (tool, request, args, kwargs, result). `made` reuses a
     (tool, naming) pair (several calls of one tool), `vals` fixes values, `say` rewords some."""
     tool, naming = made or _make_tool(f, rng)
     vals = vals or _sample_values(f, rng)
-    included = [p for p in f.params if not p.optional or rng.random() < OPTIONAL_STATED]
+    included = [p for p in f.params if not p.optional or rng.random() < 0.45]
     request = _request(f, vals, included, rng, say, prefix)
     args = {}
     for p in included:

@@ -104,20 +104,6 @@ def _events(date: str) -> list[dict]:
 DATE = dict(unit=("on {}",), label="date")
 TIME = dict(unit=("at {}",), label="time")
 CITY = dict(unit=("in {}",), label="city")
-# US cities with their state: a `location` whose description asks for "City, ST" while the user names
-# only the city (or the state in full): the call carries the format the schema asks for.
-US_CITIES = (("Denver", "CO", "Colorado"), ("Austin", "TX", "Texas"), ("Seattle", "WA", "Washington"),
-             ("Portland", "OR", "Oregon"), ("Chicago", "IL", "Illinois"), ("Boston", "MA", "Massachusetts"),
-             ("Phoenix", "AZ", "Arizona"), ("Miami", "FL", "Florida"), ("Atlanta", "GA", "Georgia"),
-             ("Nashville", "TN", "Tennessee"), ("San Diego", "CA", "California"), ("Sacramento", "CA", "California"),
-             ("Columbus", "OH", "Ohio"), ("Detroit", "MI", "Michigan"), ("Minneapolis", "MN", "Minnesota"),
-             ("Baltimore", "MD", "Maryland"), ("Pittsburgh", "PA", "Pennsylvania"), ("Dallas", "TX", "Texas"),
-             ("Las Vegas", "NV", "Nevada"), ("Salt Lake City", "UT", "Utah"), ("New Orleans", "LA", "Louisiana"),
-             ("Raleigh", "NC", "North Carolina"), ("Orlando", "FL", "Florida"), ("Milwaukee", "WI", "Wisconsin"),
-             ("Albuquerque", "NM", "New Mexico"), ("Omaha", "NE", "Nebraska"), ("Boise", "ID", "Idaho"),
-             ("Anchorage", "AK", "Alaska"), ("Honolulu", "HI", "Hawaii"), ("Richmond", "VA", "Virginia"),
-             ("Indianapolis", "IN", "Indiana"), ("Louisville", "KY", "Kentucky"), ("Buffalo", "NY", "New York"))
-CITY_STATE = {f"{c}, {st}": (c, f"{c}, {st}", f"{c}, {full}") for c, st, full in US_CITIES}  # value -> how users say it
 
 
 def S(key, desc, gen, **kw):  # a free string drawn from a composing generator
@@ -228,17 +214,6 @@ FAMILIES: list[F] = [
                            "sky": ("clear", "cloudy", "rain", "windy")[_code("s", city) % 4]},
       "get the current weather", ("What's the weather like {city}{opt}?", "How warm is it {city} right now{opt}?", "Current conditions {city}{opt}?"),
       ("It's {r} degrees and {res[sky]} in {city}.",), key="temperature", noun="weather_now"),
-    F("places_nearby", "places", "find search locate", ("Find places of a kind in a US city.", "Search nearby venues by category."),
-      [P("location", "string", "City and state abbreviation, e.g. Austin, TX.", lambda r: r.choice(list(CITY_STATE)),
-         names=("location", "city_state", "near"), unit=("in {}",), say={k: tuple(f"in {t}" for t in v) for k, v in CITY_STATE.items()},
-         label="city"),
-       Enum("category", "Kind of place.", ("restaurant", "museum", "park", "pharmacy", "gym"),
-            {"restaurant": ("restaurants",), "museum": ("museums",), "park": ("parks",), "pharmacy": ("pharmacies",), "gym": ("gyms",)},
-            names=("category", "place_type", "kind")),
-       Int("limit", "How many results.", 2, 10, names=("limit", "max_results", "count"), opt=(", top {v}", ", at most {v} of them"), default=5)],
-      lambda location, category, limit: {"location": location, "count": min(limit, 2 + _code("pl", location, category) % 9)},
-      "find places nearby", ("Find {category} {location}{opt}.", "Any good {category} {location}{opt}?", "Show me {category} {location}{opt}."),
-      ("Found {r} {category} in {location}.",), key="count", noun="places_nearby"),
     F("ride", "travel", "request book order", ("Request a ride from a pickup point to a destination.", "Book a car ride."),
       [S("pickup", "Pickup address or place.", lambda r: rng_place(r), names=("pickup", "from_location", "origin")),
        S("destination", "Where to go.", lambda r: rng_place(r), names=("destination", "to_location", "dropoff")),
