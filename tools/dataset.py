@@ -33,8 +33,8 @@ ROLE_MIX = {"coder": 0.58, "tester": 0.26, "researcher": 0.09, "coordinator": 0.
 # Shapes of the API examples (tools/data/apis.py single; tools/data/compose.py the rest): one call;
 # one tool several times in a turn; several tools in a turn; a step that needs the previous result;
 # a value the stated date/place resolves; a fact from an earlier turn; no offered tool fits.
-API_SHAPES = {"single": 0.42, "parallel": 0.22, "multi_call": 0.1, "chain": 0.04, "context": 0.02, "carry": 0.02,
-              "irrelevant": 0.18}
+API_SHAPES = {"single": 0.4, "parallel": 0.28, "multi_call": 0.08, "chain": 0.04, "context": 0.02, "carry": 0.02,
+              "irrelevant": 0.16}
 
 
 
