@@ -71,6 +71,19 @@ def test_schema_conversion():
         "d": {"type": "string"}}}
 
 
+def test_enums_are_read_as_bfcl_means_them():
+    # live_simple_71: an enum on an array lists each item's values; live_relevance_8: an integer's
+    # enum written as strings. Taken literally both were unsatisfiable and the decoder dropped the grammar
+    metrics = to_json_schema({"type": "array", "items": {"type": "string"}, "enum": ["trust", "buzz"]})
+    assert metrics == {"type": "array", "items": {"type": "string", "enum": ["trust", "buzz"]}}
+    jsonschema.validate(["buzz", "trust"], metrics)
+    tickets = to_json_schema({"type": "integer", "enum": ["1", "2", "3"]})
+    assert tickets == {"type": "integer", "enum": [1, 2, 3]}
+    jsonschema.validate(2, tickets)
+    assert to_json_schema({"type": "integer", "enum": ["one", "two"]}) == {"enum": ["one", "two"]}
+    assert to_json_schema({"type": "string", "enum": ["a"]}) == {"type": "string", "enum": ["a"]}
+
+
 @pytest.mark.parametrize("category", ["simple_python", "multiple", "parallel",
                                       "parallel_multiple", "live_simple"])
 def test_ground_truth_scores_valid(category):

@@ -85,6 +85,28 @@ def to_json_schema(schema: dict) -> dict:
             continue  # BFCL-only markers; `required` lists already say it
         else:
             out[key] = copy.deepcopy(value)
+    return _fit_enum(out)
+
+
+def _fit_enum(out: dict) -> dict:
+    """BFCL's enums as JSON Schema means them. An enum on an array lists what each item may be
+    (live_simple_71's `metrics`); an integer's or number's enum may be written as strings ("1" ...
+    "9", live_relevance_8's `number_of_tickets`). Taken literally both are unsatisfiable, and the
+    decoder dropped the item's whole grammar."""
+    enum = out.get("enum")
+    if not isinstance(enum, list) or not enum:
+        return out
+    kind = out.get("type")
+    if kind == "array" and not any(isinstance(v, list) for v in enum):
+        items = dict(out.get("items") or {})
+        items.setdefault("enum", out.pop("enum"))
+        out["items"] = items
+    elif kind in ("integer", "number") and any(isinstance(v, str) for v in enum):
+        cast = int if kind == "integer" else float
+        try:
+            out["enum"] = [cast(v) for v in enum]
+        except ValueError:  # words for a number: keep the words, drop the type
+            out.pop("type")
     return out
 
 
