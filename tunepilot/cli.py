@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--model", default=DEFAULT_MODEL, help="tokenizer for the length cap; base model for --teacher self")
     g.add_argument("--base-url", help="OpenAI-compatible endpoint for --teacher openai (key: OPENAI_API_KEY)")
     g.add_argument("--teacher-model", default="gpt-4o-mini")
-    g.add_argument("--api-fraction", type=float, help="share of schema-diverse API examples (default: DatasetSpec's, 0.55)")
+    g.add_argument("--api-fraction", type=float, help="share of schema-diverse API examples (default: DatasetSpec.api_fraction, the autopilot's)")
     g.add_argument("--allow-unisolated-exec", action="store_true", default=None,
                    help="run code written by --teacher openai/self even where this machine has no namespaces to "
                         "isolate it (no network, PID or mount isolation; the environment is still emptied)")
